@@ -1,0 +1,118 @@
+"""The reproducible zip writer: the one destination both artifacts are written through.
+
+Same entries in, same bytes out, whatever the checkout path, umask, file mtimes or host OS: entries
+are sorted, dated with one timestamp, given normalised Unix permissions and a fixed `create_system`,
+and compressed with one fixed method and level. The zip is written to a temporary file beside its
+destination and renamed into place, so a failure never leaves a half-written artifact behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import stat
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from hatchling.builders.utils import normalize_file_permissions
+
+ZipDateTime = tuple[int, int, int, int, int, int]
+
+COMPRESSION = zipfile.ZIP_DEFLATED
+COMPRESS_LEVEL = 6
+UNIX_CREATE_SYSTEM = 3
+# The earliest date a zip entry can hold.
+ZIP_EPOCH: ZipDateTime = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class FileToPack:
+    """One file as it should appear in a zip; its bytes are read only when the zip is written."""
+
+    archive_path: str
+    read: Callable[[], bytes]
+    executable: bool
+    modified: ZipDateTime
+
+
+@dataclass(frozen=True)
+class WrittenZip:
+    path: Path
+    zipped_size: int
+    unzipped_size: int
+    file_count: int
+    sha256: str
+
+    @property
+    def code_sha256(self) -> str:
+        """What Lambda reports as `CodeSha256`: base64 of the raw sha256 digest."""
+        return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
+
+
+def zip_date_time(timestamp: float) -> ZipDateTime:
+    date_time: ZipDateTime = time.gmtime(timestamp)[:6]
+    return max(date_time, ZIP_EPOCH)
+
+
+def write_reproducible_zip(
+    destination: Path, files: Iterable[FileToPack], *, fixed_date_time: ZipDateTime | None
+) -> WrittenZip:
+    """Write `files` to `destination` atomically; `fixed_date_time` dates every entry when set."""
+    by_path: dict[str, FileToPack] = {}
+    for file in files:
+        if file.archive_path in by_path:
+            message = f"Two files would be written to the same zip path: {file.archive_path}"
+            raise ValueError(message)
+        by_path[file.archive_path] = file
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary_name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
+    )
+    os.close(descriptor)
+    temporary = Path(temporary_name)
+    try:
+        unzipped_size = 0
+        with zipfile.ZipFile(
+            temporary, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL
+        ) as archive:
+            for archive_path in sorted(by_path):
+                file = by_path[archive_path]
+                data = file.read()
+                unzipped_size += len(data)
+                archive.writestr(_zip_info(file, fixed_date_time), data)
+        temporary.chmod(0o644)
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return WrittenZip(
+        path=destination,
+        zipped_size=destination.stat().st_size,
+        unzipped_size=unzipped_size,
+        file_count=len(by_path),
+        sha256=file_sha256(destination),
+    )
+
+
+def _zip_info(file: FileToPack, fixed_date_time: ZipDateTime | None) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(file.archive_path, fixed_date_time or file.modified)
+    info.compress_type = COMPRESSION
+    info.create_system = UNIX_CREATE_SYSTEM
+    mode = normalize_file_permissions(0o755 if file.executable else 0o644)
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    return info
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

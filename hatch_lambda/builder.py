@@ -1,0 +1,181 @@
+"""The `lambda` build target. It only wires the parts together:
+
+project wheel → `wheel_source` → `archive` → source zip
+requirements → `uv_installer` → `installed_tree` → `archive` → layer zip
+and records both in the manifest.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.plugin.interface import BuilderInterface
+from hatchling.builders.utils import get_reproducible_timestamp
+
+from hatch_lambda import manifest, runtimes
+from hatch_lambda.archive import WrittenZip, ZipDateTime, write_reproducible_zip, zip_date_time
+from hatch_lambda.config import LambdaBuilderConfig
+from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.installed_tree import files_to_pack, installed_distributions
+from hatch_lambda.project_wheel import build_project_wheel
+from hatch_lambda.requirements import layer_requirements
+from hatch_lambda.uv_installer import install_for_runtime
+from hatch_lambda.wheel_source import plan_target_install
+
+SOURCE_SUFFIX = "-lambda-source.zip"
+LAYER_INFIX = "-lambda-layer-"
+MANIFEST_SUFFIX = "-lambda.json"
+
+
+class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
+    """Build AWS Lambda artifacts: a source zip of the project's wheel and a layer of its dependencies."""
+
+    PLUGIN_NAME = "lambda"
+
+    @classmethod
+    def get_config_class(cls) -> type[LambdaBuilderConfig]:
+        return LambdaBuilderConfig
+
+    def get_version_api(self) -> dict[str, Callable[..., str]]:
+        return {"source": self.build_source, "layer": self.build_layer}
+
+    def get_default_versions(self) -> list[str]:
+        return ["source", "layer"]
+
+    def clean(self, directory: str, versions: list[str]) -> None:
+        """Remove this target's own artifacts only; never the sdist, the wheel or anything else."""
+        versions = versions or self.get_default_versions()
+        for path in Path(directory).iterdir():
+            name = path.name.lstrip(".")
+            ours = (
+                ("source" in versions and name.endswith(SOURCE_SUFFIX))
+                or ("layer" in versions and LAYER_INFIX in name and name.endswith(".zip"))
+                or (set(self.get_default_versions()) <= set(versions) and name.endswith(MANIFEST_SUFFIX))
+                or (path.name.startswith(".") and name.endswith(".partial") and "-lambda" in name)
+            )
+            if ours and path.is_file():
+                path.unlink()
+
+    # Versions ---------------------------------------------------------------------------------
+
+    def build_source(self, directory: str, **_build_data: Any) -> str:
+        with self._user_errors_abort():
+            config = self._validated_config()
+            destination = Path(directory, f"{self.project_id}{SOURCE_SUFFIX}")
+            with tempfile.TemporaryDirectory(prefix="hatch-lambda-wheel-") as scratch:
+                wheel = build_project_wheel(config, Path(scratch))
+                plan = plan_target_install(wheel)
+                self.app.display_info(f"Built wheel {wheel.name} ({len(plan.files)} files to ship)")
+                if plan.left_out:
+                    self.app.display_warning(
+                        "Left out of the source zip (Lambda cannot use scripts, data or headers): "
+                        + ", ".join(plan.left_out)
+                    )
+                written = write_reproducible_zip(
+                    destination, plan.files, fixed_date_time=self._fixed_date_time()
+                )
+            self._report_zip(written)
+            self._record(config, directory, "source", manifest.zip_entry(written))
+            return str(destination)
+
+    def build_layer(self, directory: str, **_build_data: Any) -> str:
+        with self._user_errors_abort():
+            config = self._validated_config()
+            runtime, architecture = config.runtime, config.architecture
+            core = self.metadata.core
+            requirements = layer_requirements(
+                core.name, core.dependencies, core.optional_dependencies, config.extras
+            )
+            manifest_path = self._manifest_path(directory)
+            if not requirements:
+                self.app.display_info("No layer zip: the project has no dependencies to put in one")
+                self._record(config, directory, "layer", None)
+                return str(manifest_path)
+            destination = Path(directory, f"{self.project_id}{LAYER_INFIX}{runtime.name}-{architecture}.zip")
+            with tempfile.TemporaryDirectory(prefix="hatch-lambda-layer-") as scratch:
+                target = Path(scratch, "target")
+                summary = install_for_runtime(
+                    requirements,
+                    target,
+                    runtime,
+                    architecture,
+                    project_name=core.name,
+                    project_root=self.root,
+                )
+                self.app.display_info(
+                    f"Resolved {summary.resolved} packages for {runtime.name} {architecture} "
+                    f"({summary.python_platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
+                )
+                distributions = installed_distributions(target)
+                files = files_to_pack(target, config.layer_prefix)
+                written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
+            self._report_zip(written)
+            self._record(
+                config, directory, "layer", manifest.layer_entry(written, config.layout, distributions)
+            )
+            return str(destination)
+
+    # Helpers ----------------------------------------------------------------------------------
+
+    def _validated_config(self) -> LambdaBuilderConfig:
+        """Read every option up front, so a bad one stops the build before any work is done."""
+        config = self.config
+        try:
+            config.validate_keys()
+            runtime = config.runtime
+            _ = config.architecture, config.extras, config.layout
+        except (ValueError, TypeError) as error:
+            self.app.abort(str(error))
+            raise
+        if runtime.deprecated_on and not getattr(self, "_deprecation_shown", False):
+            self._deprecation_shown = True
+            self.app.display_warning(
+                f"Lambda runtime {runtime.name} is deprecated since {runtime.deprecated_on}: AWS will block "
+                f"creating and then updating functions that use it. Move to {runtimes.RUNTIMES[-1].name}."
+            )
+        return config
+
+    def _fixed_date_time(self) -> ZipDateTime | None:
+        return zip_date_time(get_reproducible_timestamp()) if self.config.reproducible else None
+
+    def _manifest_path(self, directory: str) -> Path:
+        return Path(directory, f"{self.project_id}{MANIFEST_SUFFIX}")
+
+    def _record(
+        self, config: LambdaBuilderConfig, directory: str, artifact: str, entry: dict[str, Any] | None
+    ) -> None:
+        manifest.update_manifest(
+            self._manifest_path(directory),
+            project_name=self.metadata.core.name,
+            project_version=self.metadata.version,
+            runtime=config.runtime,
+            architecture=config.architecture,
+            artifact=artifact,
+            entry=entry,
+        )
+
+    def _report_zip(self, written: WrittenZip) -> None:
+        self.app.display_info(
+            f"Wrote {written.path.name}: {written.file_count} files, {_size(written.zipped_size)} zipped, "
+            f"{_size(written.unzipped_size)} unzipped"
+        )
+
+    @contextmanager
+    def _user_errors_abort(self) -> Iterator[None]:
+        try:
+            yield
+        except LambdaBuildError as error:
+            self.app.abort(str(error))
+            raise  # abort exits; this only satisfies type checkers
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:,} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    raise AssertionError

@@ -1,0 +1,132 @@
+"""`[tool.hatch.build.targets.lambda]`: the only module that knows the TOML keys.
+
+Follows hatchling's convention: one cached property per option, type-checked on first use, with
+errors that name the exact field. The rest of the code receives typed values.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from hatchling.builders.config import BuilderConfig
+from packaging.utils import canonicalize_name
+
+from hatch_lambda import runtimes
+from hatch_lambda.runtimes import Runtime
+
+LAYOUTS = ("python", "site-packages")
+
+OWN_OPTIONS = ("runtime", "architecture", "extras", "layout")
+
+# Hatchling's standard target options that keep their meaning for this target.
+STANDARD_OPTIONS = (
+    "dependencies",
+    "directory",
+    "hooks",
+    "reproducible",
+    "require-runtime-dependencies",
+    "require-runtime-features",
+    "versions",
+)
+
+# Hatchling's file-selection options. The source zip holds exactly what the wheel holds, so these
+# belong in the wheel target's table; accepting them here would silently do nothing.
+WHEEL_SELECTION_OPTIONS = (
+    "artifacts",
+    "dev-mode-dirs",
+    "dev-mode-exact",
+    "exclude",
+    "force-include",
+    "ignore-vcs",
+    "include",
+    "only-include",
+    "only-packages",
+    "packages",
+    "skip-excluded-dirs",
+    "sources",
+)
+
+
+class LambdaBuilderConfig(BuilderConfig):
+    def _field(self, key: str) -> str:
+        return f"`tool.hatch.build.targets.{self.plugin_name}.{key}`"
+
+    def validate_keys(self) -> None:
+        """Refuse keys this target does not understand, so a typo never passes silently."""
+        for key in self.target_config:
+            if key in WHEEL_SELECTION_OPTIONS:
+                message = (
+                    f"Field {self._field(key)} has no effect: the source zip holds exactly what the "
+                    f"project's wheel holds. Set `tool.hatch.build.targets.wheel.{key}` instead."
+                )
+                raise ValueError(message)
+            if key not in OWN_OPTIONS and key not in STANDARD_OPTIONS:
+                valid = ", ".join(sorted((*OWN_OPTIONS, *STANDARD_OPTIONS)))
+                message = f"Unknown field {self._field(key)}. Valid fields are: {valid}"
+                raise ValueError(message)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        names = runtimes.runtime_names()
+        if "runtime" not in self.target_config:
+            requires_python = self.builder.metadata.core.requires_python
+            runtime = runtimes.newest_runtime_allowed(requires_python)
+            if runtime is None:
+                message = (
+                    f"No Lambda runtime satisfies `project.requires-python` ({requires_python!r}); "
+                    f"set {self._field('runtime')} to one of: {', '.join(names)}"
+                )
+                raise ValueError(message)
+            return runtime
+        value = self.target_config["runtime"]
+        runtime = runtimes.runtime_named(value) if isinstance(value, str) else None
+        if runtime is None:
+            message = f"Field {self._field('runtime')} must be one of: {', '.join(names)} (got {value!r})"
+            raise ValueError(message)
+        return runtime
+
+    @cached_property
+    def architecture(self) -> str:
+        value = self.target_config.get("architecture", runtimes.DEFAULT_ARCHITECTURE)
+        if value not in runtimes.ARCHITECTURES:
+            choices = ", ".join(runtimes.ARCHITECTURES)
+            message = f"Field {self._field('architecture')} must be one of: {choices} (got {value!r})"
+            raise ValueError(message)
+        return str(value)
+
+    @cached_property
+    def extras(self) -> list[str]:
+        value = self._string_list("extras")
+        defined = {canonicalize_name(name): name for name in self.builder.metadata.core.optional_dependencies}
+        for extra in value:
+            if canonicalize_name(extra) not in defined:
+                known = ", ".join(sorted(defined.values())) or "none are defined"
+                message = (
+                    f"Field {self._field('extras')} names `{extra}`, which is not a group of "
+                    f"`project.optional-dependencies` (known: {known})"
+                )
+                raise ValueError(message)
+        return value
+
+    @cached_property
+    def layout(self) -> str:
+        value = self.target_config.get("layout", "python")
+        if value not in LAYOUTS:
+            message = f"Field {self._field('layout')} must be one of: {', '.join(LAYOUTS)} (got {value!r})"
+            raise ValueError(message)
+        return str(value)
+
+    @cached_property
+    def layer_prefix(self) -> str:
+        """Where dependencies go inside the layer zip; both are on Lambda's sys.path."""
+        if self.layout == "site-packages":
+            return self.runtime.site_packages + "/"
+        return "python/"
+
+    def _string_list(self, key: str) -> list[str]:
+        value: Any = self.target_config.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            message = f"Field {self._field(key)} must be an array of strings"
+            raise TypeError(message)
+        return list(value)

@@ -1,0 +1,69 @@
+"""A `--target` install of the layer's dependencies, read as files to pack and distributions.
+
+This is the second source (the first is the project's wheel). It knows the target directory's
+layout and its debris; it knows nothing of zips.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hatch_lambda.archive import FileToPack, zip_date_time
+from hatch_lambda.debris import is_target_directory_debris
+
+
+@dataclass(frozen=True)
+class InstalledDistribution:
+    name: str
+    version: str
+    wheel_tag: str  # compressed, as in a wheel file name: `cp312-cp312-manylinux_2_17_x86_64`
+
+
+def files_to_pack(target: Path, prefix: str) -> list[FileToPack]:
+    files = []
+    for directory, subdirectories, names in os.walk(target):
+        subdirectories.sort()
+        for name in sorted(names):
+            path = Path(directory, name)
+            relative = path.relative_to(target).as_posix()
+            if is_target_directory_debris(relative) or path.is_symlink():
+                continue
+            status = path.stat()
+            files.append(
+                FileToPack(
+                    archive_path=prefix + relative,
+                    read=path.read_bytes,
+                    executable=bool(status.st_mode & 0o100),
+                    modified=zip_date_time(status.st_mtime),
+                )
+            )
+    return files
+
+
+def installed_distributions(target: Path) -> list[InstalledDistribution]:
+    parser = email.parser.Parser()
+    distributions = []
+    for dist_info in sorted(target.glob("*.dist-info")):
+        metadata = parser.parsestr((dist_info / "METADATA").read_text(encoding="utf-8"), headersonly=True)
+        wheel = parser.parsestr((dist_info / "WHEEL").read_text(encoding="utf-8"), headersonly=True)
+        distributions.append(
+            InstalledDistribution(
+                name=str(metadata["Name"]),
+                version=str(metadata["Version"]),
+                wheel_tag=compress_tags(wheel.get_all("Tag") or []),
+            )
+        )
+    return sorted(distributions, key=lambda distribution: distribution.name.lower())
+
+
+def compress_tags(tags: list[str]) -> str:
+    """`['cp312-cp312-manylinux2014_x86_64', 'cp312-cp312-manylinux_2_17_x86_64']` →
+    `cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64`, the form wheel file names use."""
+    parts: list[dict[str, None]] = [{}, {}, {}]
+    for tag in tags:
+        for index, part in enumerate(tag.strip().split("-", 2)):
+            parts[index].setdefault(part, None)
+    return "-".join(".".join(part) for part in parts)

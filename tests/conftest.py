@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPOSITORY, clean_environment
+from tests.wheelfactory import standard_wheelhouse
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return standard_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+
+
+@pytest.fixture(scope="session")
+def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uv-cache")
+
+
+@pytest.fixture
+def offline_environment(wheelhouse: Path, uv_cache: Path) -> dict[str, str]:
+    """A build environment where uv sees only the generated wheelhouse: no index, no network."""
+    return clean_environment(
+        UV_FIND_LINKS=str(wheelhouse), UV_NO_INDEX="1", UV_CACHE_DIR=str(uv_cache), UV_OFFLINE="1"
+    )
+
+
+@pytest.fixture(scope="session")
+def plugin_wheel_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """hatch-lambda built from this checkout, for builds that install the plugin as users do."""
+    directory = tmp_path_factory.mktemp("plugin-wheel")
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(directory)],
+        cwd=REPOSITORY,
+        env=clean_environment(),
+        check=True,
+        capture_output=True,
+    )
+    return directory
+
+
+@pytest.fixture
+def hatch_environment(tmp_path: Path, plugin_wheel_directory: Path) -> dict[str, str]:
+    """An isolated Hatch: its own data, cache and config, no active env, the plugin via find-links."""
+    config = tmp_path / "hatch-config.toml"
+    config.write_text("", encoding="utf-8")
+    return clean_environment(
+        HATCH_DATA_DIR=str(tmp_path / "hatch-data"),
+        HATCH_CACHE_DIR=str(tmp_path / "hatch-cache"),
+        HATCH_CONFIG=str(config),
+        UV_FIND_LINKS=str(plugin_wheel_directory),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )

@@ -1,0 +1,154 @@
+"""Shared test helpers: fixture projects, build subprocesses, zip extraction and Lambda-like imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+FIXTURES = REPOSITORY / "fixtures"
+PYPROJECT_HEAD = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+"""
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    """Write a small project; `pyproject.toml` text is dedented, and gets the build-system table."""
+    root.mkdir(parents=True, exist_ok=True)
+    for relative, given in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = textwrap.dedent(given)
+        if relative == "pyproject.toml" and "[build-system]" not in text:
+            text = PYPROJECT_HEAD + "\n" + text
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def copy_fixture(name: str, destination: Path) -> Path:
+    shutil.copytree(FIXTURES / name, destination, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+    return destination
+
+
+def clean_environment(**overrides: str | None) -> dict[str, str]:
+    """This process's environment without anything that would leak a developer's setup into a build."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("UV_", "HATCH_", "PIP_", "SOURCE_DATE_EPOCH", "VIRTUAL_ENV"))
+    }
+    for key, value in overrides.items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    return environment
+
+
+def run_hatchling(
+    project: Path, *targets: str, environment: dict[str, str], extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`hatchling build -t ...` in the project, with the plugin installed in this interpreter."""
+    command = [sys.executable, "-m", "hatchling", "build"]
+    for target in targets or ("lambda",):
+        command += ["-t", target]
+    return run_in(project, [*command, *extra], environment)
+
+
+def run_in(
+    directory: Path, command: list[str], environment: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a build command the way a user would, in the project directory, capturing its output."""
+    return subprocess.run(
+        command, cwd=directory, env=environment, capture_output=True, text=True, check=False, timeout=900
+    )
+
+
+def output_of(completed: subprocess.CompletedProcess[str]) -> str:
+    return completed.stdout + completed.stderr
+
+
+def extract(archive: Path, destination: Path) -> Path:
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(destination)
+    return destination
+
+
+def find_cpython(minor: str) -> str | None:
+    """A working CPython `3.minor`: pyenv's versions directory first, then PATH (skipping dead shims)."""
+    candidates: list[str] = []
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    versions = Path(pyenv_root, "versions")
+    if versions.is_dir():
+        candidates += [
+            str(path / "bin" / "python") for path in sorted(versions.glob(f"{minor}.*"), reverse=True)
+        ]
+    on_path = shutil.which(f"python{minor}")
+    if on_path:
+        candidates.append(on_path)
+    for candidate in candidates:
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == minor:
+            return candidate
+    return None
+
+
+LAMBDA_BOOTSTRAP = """
+import importlib, json, sys
+task_root, layer_root, python_version, handler, event = sys.argv[1:6]
+# Lambda's order: function code, then the layer's versioned site-packages, then the layer's python/.
+sys.path[:0] = [
+    task_root, f"{layer_root}/python/lib/python{python_version}/site-packages", f"{layer_root}/python"
+]
+module_name, _, function_name = handler.rpartition(".")
+function = getattr(importlib.import_module(module_name), function_name)
+print(json.dumps(function(json.loads(event), None)))
+"""
+
+
+def invoke_like_lambda(
+    python: str, task_root: Path, layer_root: Path, handler: str, event: dict[str, object]
+) -> dict[str, object]:
+    """Import and call `handler` from extracted zips, read-only, with no site-packages of the host."""
+    python_version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    completed = subprocess.run(
+        # -I: ignore the environment and user site; -S: no site-packages; -B: no __pycache__ writes.
+        [
+            python,
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            LAMBDA_BOOTSTRAP,
+            str(task_root),
+            str(layer_root),
+            python_version,
+            handler,
+            json.dumps(event),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result

@@ -1,0 +1,105 @@
+"""`[tool.hatch.build.targets.lambda]` validation, seen as a user sees it: through a real build."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import output_of, run_hatchling, write_project
+
+
+def project(root, lambda_table: str, requires_python: str = ">=3.9", extra: str = ""):
+    return write_project(
+        root,
+        {
+            "pyproject.toml": f"""
+                [project]
+                name = "conf-app"
+                version = "0.3"
+                requires-python = "{requires_python}"
+                {extra}
+
+                [tool.hatch.build.targets.lambda]
+                {lambda_table}
+            """,
+            "conf_app/__init__.py": "",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            'architechture = "arm64"',
+            "Unknown field `tool.hatch.build.targets.lambda.architechture`. Valid fields are: architecture,",
+        ),
+        (
+            'runtime = "python3.8"',
+            "Field `tool.hatch.build.targets.lambda.runtime` must be one of: python3.9, python3.10, "
+            "python3.11, python3.12, python3.13, python3.14 (got 'python3.8')",
+        ),
+        (
+            'architecture = "aarch64"',
+            "Field `tool.hatch.build.targets.lambda.architecture` must be one of: x86_64, arm64",
+        ),
+        (
+            'layout = "lib"',
+            "Field `tool.hatch.build.targets.lambda.layout` must be one of: python, site-packages",
+        ),
+        ('extras = "aws"', "Field `tool.hatch.build.targets.lambda.extras` must be an array of strings"),
+        (
+            'extras = ["aws"]',
+            "Field `tool.hatch.build.targets.lambda.extras` names `aws`, which is not a group of "
+            "`project.optional-dependencies`",
+        ),
+        (
+            'packages = ["conf_app"]',
+            "Field `tool.hatch.build.targets.lambda.packages` has no effect: the source zip holds exactly "
+            "what the project's wheel holds. Set `tool.hatch.build.targets.wheel.packages` instead.",
+        ),
+    ],
+)
+def test_bad_settings_fail_the_build_naming_the_field(tmp_path, offline_environment, table, message):
+    root = project(tmp_path / "app", table)
+
+    completed = run_hatchling(root, "lambda", environment=offline_environment)
+
+    assert completed.returncode != 0
+    assert message in output_of(completed)
+    assert "Traceback" not in output_of(completed)
+    assert not (root / "dist").exists() or not list((root / "dist").iterdir())
+
+
+def test_no_runtime_for_requires_python_says_to_set_one(tmp_path, offline_environment):
+    root = project(tmp_path / "app", "", requires_python=">=3.15")
+
+    completed = run_hatchling(root, "lambda", environment=offline_environment)
+
+    assert completed.returncode != 0
+    assert "No Lambda runtime satisfies `project.requires-python` ('>=3.15')" in output_of(completed)
+    assert "`tool.hatch.build.targets.lambda.runtime`" in output_of(completed)
+
+
+def test_default_runtime_follows_requires_python_and_standard_options_work(tmp_path, offline_environment):
+    root = project(
+        tmp_path / "app",
+        'directory = "lambda-out"\nversions = ["layer"]',
+        requires_python="<3.12",
+        extra='dependencies = ["hlfix-pure"]',
+    )
+
+    completed = run_hatchling(root, "lambda", environment=offline_environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    built = sorted(path.name for path in (root / "lambda-out").iterdir())
+    assert built == ["conf_app-0.3-lambda-layer-python3.11-x86_64.zip", "conf_app-0.3-lambda.json"]
+    assert "python3.11 is deprecated since 2026-06-30" in output_of(completed)
+
+
+def test_unknown_version_is_refused_by_hatchling(tmp_path, offline_environment):
+    root = project(tmp_path / "app", "")
+
+    completed = run_hatchling(root, "lambda:layers", environment=offline_environment)
+
+    assert completed.returncode != 0
+    assert "Unknown versions for target `lambda`: layers" in output_of(completed)
