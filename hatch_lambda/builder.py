@@ -19,11 +19,15 @@ from hatchling.builders.utils import get_reproducible_timestamp
 from hatch_lambda import manifest, runtimes
 from hatch_lambda.archive import WrittenZip, ZipDateTime, write_reproducible_zip, zip_date_time
 from hatch_lambda.config import LambdaBuilderConfig
-from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.errors import LambdaBuildError, PlatformProofError
+from hatch_lambda.install_request import InstallRequest
 from hatch_lambda.installed_tree import files_to_pack, installed_distributions
+from hatch_lambda.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.layer_install import LayerInputs, install_layer
 from hatch_lambda.project_wheel import build_project_wheel
 from hatch_lambda.requirements import layer_requirements
-from hatch_lambda.uv_installer import install_for_runtime
+from hatch_lambda.uv_installer import find_uv
+from hatch_lambda.verify import Violation, check_files_to_pack
 from hatch_lambda.wheel_source import plan_target_install
 
 SOURCE_SUFFIX = "-lambda-source.zip"
@@ -69,6 +73,9 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             with tempfile.TemporaryDirectory(prefix="hatch-lambda-wheel-") as scratch:
                 wheel = build_project_wheel(config, Path(scratch))
                 plan = plan_target_install(wheel)
+                self._prove_loadable(
+                    "source zip", check_files_to_pack(plan.files, config.runtime, config.architecture)
+                )
                 self.app.display_info(f"Built wheel {wheel.name} ({len(plan.files)} files to ship)")
                 if plan.left_out:
                     self.app.display_warning(
@@ -88,7 +95,12 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             runtime, architecture = config.runtime, config.architecture
             core = self.metadata.core
             requirements = layer_requirements(
-                core.name, core.dependencies, core.optional_dependencies, config.extras
+                core.name,
+                core.dependencies,
+                core.optional_dependencies,
+                config.extras,
+                dependency_groups=self.metadata.config.get("dependency-groups"),
+                groups=config.dependency_groups,
             )
             manifest_path = self._manifest_path(directory)
             if not requirements:
@@ -98,18 +110,20 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             destination = Path(directory, f"{self.project_id}{LAYER_INFIX}{runtime.name}-{architecture}.zip")
             with tempfile.TemporaryDirectory(prefix="hatch-lambda-layer-") as scratch:
                 target = Path(scratch, "target")
-                summary = install_for_runtime(
-                    requirements,
-                    target,
-                    runtime,
-                    architecture,
-                    project_name=core.name,
-                    project_root=self.root,
-                )
+                inputs = LayerInputs(config.installer, config.lock, config.extras, config.dependency_groups)
+                layer = install_layer(self._install_request(config, requirements), inputs, target)
+                summary = layer.summary
                 self.app.display_info(
                     f"Resolved {summary.resolved} packages for {runtime.name} {architecture} "
-                    f"({summary.python_platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
+                    f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
                 )
+                if layer.removed:
+                    self.app.display_info(
+                        "Removed what pip chose for this machine but the target does not need: "
+                        + ", ".join(layer.removed)
+                    )
+                for warning in layer.warnings:
+                    self.app.display_warning(warning)
                 distributions = installed_distributions(target)
                 files = files_to_pack(target, config.layer_prefix)
                 written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
@@ -121,13 +135,37 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
 
     # Helpers ----------------------------------------------------------------------------------
 
+    def _install_request(self, config: LambdaBuilderConfig, requirements: list[str]) -> InstallRequest:
+        build_python = None
+        if config.allow_sdist:
+            build_python = find_runtime_python(config.runtime, find_uv())
+            if build_python is None:
+                version = config.runtime.python_version_text
+                message = (
+                    f"`allow-sdist` builds packages with CPython {version}, the runtime's Python, and none "
+                    f"was found. Install one (`uv python install {version}` or `pyenv install {version}`), "
+                    f"or point `{environment_variable_for(config.runtime)}` at its executable."
+                )
+                raise LambdaBuildError(message)
+        return InstallRequest(
+            requirements=requirements,
+            runtime=config.runtime,
+            architecture=config.architecture,
+            project_name=self.metadata.core.name,
+            project_root=Path(self.root),
+            exclude_packages=config.exclude_packages,
+            allow_sdist=config.allow_sdist,
+            build_python=build_python,
+        )
+
     def _validated_config(self) -> LambdaBuilderConfig:
         """Read every option up front, so a bad one stops the build before any work is done."""
         config = self.config
         try:
             config.validate_keys()
             runtime = config.runtime
-            _ = config.architecture, config.extras, config.layout
+            _ = config.architecture, config.extras, config.layout, config.dependency_groups
+            _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise
@@ -138,6 +176,11 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 f"creating and then updating functions that use it. Move to {runtimes.RUNTIMES[-1].name}."
             )
         return config
+
+    def _prove_loadable(self, artifact: str, violations: list[Violation]) -> None:
+        if violations:
+            target = f"{self.config.runtime.name} {self.config.architecture}"
+            raise PlatformProofError(artifact, target, [str(violation) for violation in violations])
 
     def _fixed_date_time(self) -> ZipDateTime | None:
         return zip_date_time(get_reproducible_timestamp()) if self.config.reproducible else None

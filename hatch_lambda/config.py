@@ -7,6 +7,7 @@ errors that name the exact field. The rest of the code receives typed values.
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from hatchling.builders.config import BuilderConfig
@@ -17,7 +18,18 @@ from hatch_lambda.runtimes import Runtime
 
 LAYOUTS = ("python", "site-packages")
 
-OWN_OPTIONS = ("runtime", "architecture", "extras", "layout")
+OWN_OPTIONS = (
+    "allow-sdist",
+    "architecture",
+    "dependency-groups",
+    "exclude-packages",
+    "extras",
+    "installer",
+    "layout",
+    "lock",
+    "runtime",
+)
+INSTALLERS = ("uv", "pip")
 
 # Hatchling's standard target options that keep their meaning for this target.
 STANDARD_OPTIONS = (
@@ -97,17 +109,50 @@ class LambdaBuilderConfig(BuilderConfig):
 
     @cached_property
     def extras(self) -> list[str]:
-        value = self._string_list("extras")
-        defined = {canonicalize_name(name): name for name in self.builder.metadata.core.optional_dependencies}
-        for extra in value:
-            if canonicalize_name(extra) not in defined:
-                known = ", ".join(sorted(defined.values())) or "none are defined"
-                message = (
-                    f"Field {self._field('extras')} names `{extra}`, which is not a group of "
-                    f"`project.optional-dependencies` (known: {known})"
-                )
-                raise ValueError(message)
-        return value
+        defined = list(self.builder.metadata.core.optional_dependencies)
+        return self._names_defined_in("extras", defined, "a group of `project.optional-dependencies`")
+
+    @cached_property
+    def dependency_groups(self) -> list[str]:
+        table = self.builder.metadata.config.get("dependency-groups", {})
+        defined = list(table) if isinstance(table, dict) else []
+        return self._names_defined_in(
+            "dependency-groups", defined, "a group of the `[dependency-groups]` table"
+        )
+
+    @cached_property
+    def exclude_packages(self) -> list[str]:
+        """Distributions kept out of the layer, with whatever only they needed."""
+        return [canonicalize_name(name) for name in self._string_list("exclude-packages")]
+
+    @cached_property
+    def allow_sdist(self) -> list[str]:
+        """Dependencies that may be built from source; everything else must come as a wheel."""
+        return [canonicalize_name(name) for name in self._string_list("allow-sdist")]
+
+    @cached_property
+    def installer(self) -> str:
+        value = self.target_config.get("installer", "uv")
+        if value not in INSTALLERS:
+            message = (
+                f"Field {self._field('installer')} must be one of: {', '.join(INSTALLERS)} (got {value!r})"
+            )
+            raise ValueError(message)
+        return str(value)
+
+    @cached_property
+    def lock(self) -> Path | None:
+        value = self.target_config.get("lock")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            message = f"Field {self._field('lock')} must be a path to a lock file"
+            raise TypeError(message)
+        path = Path(self.root, value)
+        if not path.is_file():
+            message = f"Field {self._field('lock')} names `{value}`, which does not exist in the project"
+            raise ValueError(message)
+        return path
 
     @cached_property
     def layout(self) -> str:
@@ -123,6 +168,17 @@ class LambdaBuilderConfig(BuilderConfig):
         if self.layout == "site-packages":
             return self.runtime.site_packages + "/"
         return "python/"
+
+    def _names_defined_in(self, key: str, defined: list[str], what: str) -> list[str]:
+        """The option's names, each of which must match (after normalisation) one of `defined`."""
+        value = self._string_list(key)
+        known = {canonicalize_name(name): name for name in defined}
+        for name in value:
+            if canonicalize_name(name) not in known:
+                listed = ", ".join(sorted(known.values())) or "none are defined"
+                message = f"Field {self._field(key)} names `{name}`, which is not {what} (known: {listed})"
+                raise ValueError(message)
+        return value
 
     def _string_list(self, key: str) -> list[str]:
         value: Any = self.target_config.get(key, [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class LambdaBuildError(Exception):
     """A build failure a user can act on; the builder turns it into `app.abort(message)`."""
@@ -19,11 +21,11 @@ class FirstPartyBinaryError(LambdaBuildError):
 
 
 class DependencyInstallError(LambdaBuildError):
-    def __init__(self, summary: str, uv_output: str, advice: str) -> None:
+    def __init__(self, summary: str, tool_output: str, advice: str, *, tool: str = "uv") -> None:
         self.summary = summary
-        self.uv_output = uv_output
+        self.tool_output = tool_output
         self.advice = advice
-        super().__init__(f"{summary}\n\nuv said:\n{uv_output.rstrip()}\n\n{advice}")
+        super().__init__(f"{summary}\n\n{tool} said:\n{tool_output.rstrip()}\n\n{advice}")
 
 
 class UvNotFoundError(LambdaBuildError):
@@ -32,4 +34,34 @@ class UvNotFoundError(LambdaBuildError):
             "hatch-lambda needs uv to resolve the layer's dependencies and found none: not in "
             "`HATCH_UV`, not as the `uv` package's binary, not on PATH. Install it with "
             "`pip install uv` in the build environment."
+        )
+
+
+class PlatformProofError(LambdaBuildError):
+    """Files that would not load on the runtime; `violations` holds one line per problem."""
+
+    SHOWN = 25
+
+    def __init__(self, artifact: str, target: str, violations: list[str]) -> None:
+        self.violations = violations
+        lines = violations[: self.SHOWN]
+        if len(violations) > self.SHOWN:
+            lines.append(f"... and {len(violations) - self.SHOWN} more")
+        listed = "\n".join(f"  - {line}" for line in lines)
+        super().__init__(
+            f"The {artifact} would not load on {target}:\n{listed}\n"
+            "Nothing was written. Pin versions whose wheels fit the runtime, choose a runtime with a "
+            "newer glibc (python3.12+ has 2.34), or drop the package with `exclude-packages`."
+        )
+
+
+class UnreadableBinaryError(LambdaBuildError):
+    """A file read as ELF (it has ELF's magic, or was expected to) whose headers cannot be read."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"Cannot read the binary `{path}`: {reason}. hatch-lambda cannot prove it loads on Lambda; "
+            "check the package that ships it (a damaged download or a non-standard build)."
         )

@@ -6,8 +6,10 @@ layout and its debris; it knows nothing of zips.
 
 from __future__ import annotations
 
+import csv
 import email.parser
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +69,20 @@ def compress_tags(tags: list[str]) -> str:
         for index, part in enumerate(tag.strip().split("-", 2)):
             parts[index].setdefault(part, None)
     return "-".join(".".join(part) for part in parts)
+
+
+def remove_distribution(target: Path, dist_info: Path) -> None:
+    """Delete an installed distribution's files (as its RECORD lists them) and emptied directories."""
+    record = dist_info / "RECORD"
+    listed = [row[0] for row in csv.reader(record.read_text(encoding="utf-8").splitlines()) if row]
+    root = target.resolve()
+    directories: set[Path] = set()
+    for relative in listed:
+        path = (target / relative).resolve()
+        if root in path.parents and path.is_file():
+            path.unlink()
+            directories.update(parent for parent in path.parents if root in parent.parents)
+    shutil.rmtree(dist_info, ignore_errors=True)
+    for directory in sorted(directories, key=lambda item: len(item.parts), reverse=True):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()

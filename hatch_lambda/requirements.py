@@ -1,4 +1,4 @@
-"""Which requirements go into the layer: the project's dependencies plus the chosen extras.
+"""Which requirements go into the layer: the project's dependencies, the chosen extras and groups.
 
 Markers are kept as written: uv evaluates them for the target platform, not for this host.
 References to the project itself (`my-app[aws]` inside an extra) are expanded in place, because the
@@ -8,7 +8,9 @@ project's own code belongs in the source zip, never in the layer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+from dependency_groups import resolve as resolve_groups
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -19,9 +21,12 @@ def layer_requirements(
     dependencies: Iterable[str],
     optional_dependencies: Mapping[str, Iterable[str]],
     extras: Iterable[str],
+    *,
+    dependency_groups: Mapping[str, Any] | None = None,
+    groups: Iterable[str] = (),
 ) -> list[str]:
     project = canonicalize_name(project_name)
-    groups = {
+    optional = {
         canonicalize_name(name): list(requirements) for name, requirements in optional_dependencies.items()
     }
     collected: dict[str, None] = {}
@@ -39,11 +44,15 @@ def layer_requirements(
                 key = (extra, str(marker))
                 if key not in expanded:
                     expanded.add(key)
-                    collect(groups.get(extra, []), marker)
+                    collect(optional.get(extra, []), marker)
 
     collect(dependencies, None)
     for extra in extras:
-        collect(groups.get(canonicalize_name(extra), []), None)
+        collect(optional.get(canonicalize_name(extra), []), None)
+    for group in groups:
+        # PEP 735 groups may include each other (`{include-group = "..."}`): the pypa reference
+        # implementation resolves those, with cycle detection and name normalisation.
+        collect(resolve_groups(dict(dependency_groups or {}), group), None)
     return list(collected)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.version import Version
 
 
@@ -91,3 +92,55 @@ def manylinux_platform_tag(runtime: Runtime, architecture: str) -> str:
     """The PEP 600 tag naming the runtime's glibc ceiling, e.g. `manylinux_2_34_x86_64`."""
     major, minor = runtime.glibc
     return f"manylinux_{major}_{minor}_{machine_of(architecture)}"
+
+
+def platform_tags(runtime: Runtime, architecture: str) -> list[str]:
+    """Every platform tag whose wheels load on the runtime, newest glibc first.
+
+    PEP 600 tags from the runtime's glibc ceiling down to 2.17 (the oldest manylinux that ships
+    for current CPythons), then the legacy aliases that name the same glibc floors.
+    """
+    machine = machine_of(architecture)
+    major, ceiling = runtime.glibc
+    tags = [f"manylinux_{major}_{minor}_{machine}" for minor in range(ceiling, 4, -1)]
+    legacy = {"manylinux2014": (2, 17), "manylinux2010": (2, 12), "manylinux1": (2, 5)}
+    for alias, floor in legacy.items():
+        # manylinux2010 and manylinux1 were never defined for aarch64.
+        if floor <= runtime.glibc and (machine == "x86_64" or alias == "manylinux2014"):
+            tags.append(f"{alias}_{machine}")
+    return tags
+
+
+def compatible_wheel_tags(runtime: Runtime, architecture: str) -> frozenset[Tag]:
+    """The wheel tags a CPython of this runtime accepts on Lambda: its ABI, abi3 at or below it, pure."""
+    platforms = platform_tags(runtime, architecture)
+    return frozenset(
+        (
+            *cpython_tags(
+                runtime.python_version,
+                [f"cp{runtime.python_version[0]}{runtime.python_version[1]}"],
+                platforms,
+            ),
+            *compatible_tags(
+                runtime.python_version, f"cp{runtime.python_version[0]}{runtime.python_version[1]}", platforms
+            ),
+        )
+    )
+
+
+def marker_environment(runtime: Runtime, architecture: str) -> dict[str, str]:
+    """PEP 508 marker values as Lambda's CPython reports them, for evaluating markers off the host."""
+    version = runtime.python_version_text
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": f"{version}.0",
+        "os_name": "posix",
+        "platform_machine": machine_of(architecture),
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": f"{version}.0",
+        "python_version": version,
+        "sys_platform": "linux",
+    }

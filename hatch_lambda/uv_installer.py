@@ -14,12 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from hatch_lambda import runtimes
-from hatch_lambda.errors import DependencyInstallError, UvNotFoundError
-from hatch_lambda.runtimes import Runtime
+from hatch_lambda.errors import UvNotFoundError
+from hatch_lambda.install_request import InstallRequest, InstallSummary, install_error
 
 _RESOLVED = re.compile(r"Resolved (\d+) packages?")
 _INSTALLED = re.compile(r"Installed (\d+) packages?")
@@ -30,14 +29,8 @@ _CULPRIT = re.compile(
     r"(?:was not found|has no wheels|has no usable wheels|is available|are available|have no wheels|"
     r"can't be installed|cannot be installed|<|>|=|\[)"
 )
-
-
-@dataclass(frozen=True)
-class InstallSummary:
-    resolved: int
-    installed: int
-    seconds: float
-    python_platform: str
+_BUILD_FAILURE = re.compile(r"Failed to (?:build|download and build) `([A-Za-z0-9][A-Za-z0-9._-]*)")
+_HASH_MISMATCH = re.compile(r"Hash mismatch for `([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def find_uv() -> str:
@@ -57,78 +50,80 @@ def find_uv() -> str:
     raise UvNotFoundError
 
 
-def install_for_runtime(
-    requirements: list[str],
-    target: Path,
-    runtime: Runtime,
-    architecture: str,
-    *,
-    project_name: str,
-    project_root: str,
-) -> InstallSummary:
-    python_platform = runtimes.uv_python_platform(runtime, architecture)
+def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
+    python_platform = runtimes.uv_python_platform(request.runtime, request.architecture)
     with tempfile.TemporaryDirectory(prefix="hatch-lambda-uv-") as scratch:
-        requirements_file = Path(scratch, "requirements.in")
-        requirements_file.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        # Keeps the project out of the layer even if a dependency depends back on it.
-        excludes_file = Path(scratch, "excludes.txt")
-        excludes_file.write_text(project_name + "\n", encoding="utf-8")
         command = [
             find_uv(),
             "pip",
             "install",
             "--target",
             str(target),
-            # Any interpreter will do: version, platform and markers come from the two flags below.
+            # Builds (allow-sdist) need the runtime's CPython; otherwise any interpreter will do:
+            # version, platform and markers come from the two flags below.
             "--python",
-            sys.executable,
+            request.build_python or sys.executable,
             "--python-version",
-            runtime.python_version_text,
+            request.runtime.python_version_text,
             "--python-platform",
             python_platform,
             "--only-binary",
             ":all:",
+            *_source_builds(request),
             "--excludes",
-            str(excludes_file),
-            "--requirements",
-            str(requirements_file),
+            str(_write_lines(Path(scratch, "excludes.txt"), _excluded(request))),
+            *_requirements_arguments(request, Path(scratch)),
             "--color",
             "never",
             "--no-progress",
         ]
         started = time.monotonic()
         # From the project root, so uv finds the project's uv.toml / [tool.uv] index settings.
-        completed = subprocess.run(command, cwd=project_root, capture_output=True, text=True, check=False)
+        completed = subprocess.run(
+            command, cwd=request.project_root, capture_output=True, text=True, check=False
+        )
     if completed.returncode != 0:
-        raise _install_error(completed.stderr, runtime, architecture, python_platform)
+        output = _relevant(completed.stderr)
+        raise install_error(request, _culprit(output), output, tool="uv")
     resolved = _RESOLVED.search(completed.stderr)
     installed = _INSTALLED.search(completed.stderr)
     return InstallSummary(
         resolved=int(resolved.group(1)) if resolved else 0,
         installed=int(installed.group(1)) if installed else 0,
         seconds=time.monotonic() - started,
-        python_platform=python_platform,
+        platform=python_platform,
     )
 
 
-def _install_error(
-    uv_output: str, runtime: Runtime, architecture: str, python_platform: str
-) -> DependencyInstallError:
-    culprits = list(dict.fromkeys(match.group(1) for match in _CULPRIT.finditer(uv_output)))
-    named = f"`{culprits[0]}`" if culprits else "a dependency"
-    target = (
-        f"{runtime.name} ({runtime.operating_system}, CPython {runtime.python_version_text}), "
-        f"{architecture}, glibc {runtime.glibc_text} (uv platform {python_platform})"
-    )
-    summary = f"Could not resolve or install {named} for the layer: {target}."
-    advice = (
-        f"Only binary wheels are used, because a wheel built on this machine would not load on Lambda. "
-        f"Check that {named} publishes a wheel for CPython {runtime.python_version_text} on "
-        f"manylinux (glibc <= {runtime.glibc_text}) {runtimes.machine_of(architecture)}, "
-        "or a pure-Python one; "
-        f"then pin a version that does, or choose another `runtime` or `architecture` in "
-        f"[tool.hatch.build.targets.lambda]."
-    )
+def _source_builds(request: InstallRequest) -> list[str]:
+    # `--no-binary NAME` after `--only-binary :all:` is uv's way to let one package build from source.
+    return [argument for name in request.allow_sdist for argument in ("--no-binary", name)]
+
+
+def _excluded(request: InstallRequest) -> list[str]:
+    # The project itself never lands in its layer, even if a dependency depends back on it.
+    return [request.project_name, *request.exclude_packages]
+
+
+def _requirements_arguments(request: InstallRequest, scratch: Path) -> list[str]:
+    if request.locked_arguments is not None:
+        return request.locked_arguments
+    return ["--requirements", str(_write_lines(scratch / "requirements.in", request.requirements))]
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _relevant(uv_output: str) -> str:
     # uv names the interpreter it was handed; that one only runs uv, it is not the target Python.
-    relevant = "\n".join(line for line in uv_output.splitlines() if not line.startswith("Using CPython"))
-    return DependencyInstallError(summary, relevant, advice)
+    return "\n".join(line for line in uv_output.splitlines() if not line.startswith("Using CPython"))
+
+
+def _culprit(uv_output: str) -> str | None:
+    for pattern in (_HASH_MISMATCH, _BUILD_FAILURE, _CULPRIT):
+        match = pattern.search(uv_output)
+        if match:
+            return match.group(1)
+    return None

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPOSITORY, clean_environment
-from tests.wheelfactory import standard_wheelhouse
+from tests.wheelfactory import refused_wheelhouse, standard_wheelhouse
 
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return standard_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+    """Every generated wheel and sdist; the refused ones have names no other fixture asks for."""
+    directory = tmp_path_factory.mktemp("wheelhouse")
+    return refused_wheelhouse(standard_wheelhouse(directory))
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,8 @@ def project(root, lambda_table: str, requires_python: str = ">=3.9", extra: str 
     [
         (
             'architechture = "arm64"',
-            "Unknown field `tool.hatch.build.targets.lambda.architechture`. Valid fields are: architecture,",
+            "Unknown field `tool.hatch.build.targets.lambda.architechture`. "
+            "Valid fields are: allow-sdist, architecture,",
         ),
         (
             'runtime = "python3.8"',

@@ -1,8 +1,9 @@
 """Builds small but real wheels for tests: valid METADATA, WHEEL and RECORD, optional ELF `.so` files.
 
-Wheels are generated, never downloaded, so the suite runs offline. Native wheels carry a minimal
-ELF shared-object header with the machine of their platform tag, which is what a loader (and
-hatch-lambda's checks) look at first.
+Wheels are generated, never downloaded, so the suite runs offline. Native wheels carry an ELF
+shared object with the machine of their platform tag and a `.gnu.version_r` section needing the
+tag's glibc floor, which is what a loader (and hatch-lambda's checks) look at first.
+`refused_wheelhouse` holds wheels that lie about or break those facts.
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ import base64
 import hashlib
 import struct
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
+from tests.sdistfactory import write_sdist
+
+ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "i386": 3, "arm": 40, "ppc64": 21, "s390": 22}
+
+_SHT_STRTAB = 3
+_SHT_GNU_VERNEED = 0x6FFFFFFE
+_SHN_XINDEX = 0xFFFF
 
 
 def minimal_elf_shared_object(machine: str) -> bytes:
@@ -22,6 +30,149 @@ def minimal_elf_shared_object(machine: str) -> bytes:
     identity = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
     header = struct.pack("<HHIQQQIHHHHHH", 3, ELF_MACHINES[machine], 1, 0, 0, 0, 0, 64, 0, 0, 64, 0, 0)
     return identity + header
+
+
+def elf_shared_object(
+    machine: str | int,
+    glibc_versions: Sequence[str] = ("GLIBC_2.17",),
+    *,
+    other_needs: Mapping[str, Sequence[str]] | None = None,
+    elf_class: int = 64,
+    big_endian: bool = False,
+    section_headers: bool = True,
+    extended_numbering: bool = False,
+    padding: int = 0,
+) -> bytes:
+    """A structurally valid ELF shared object whose `.gnu.version_r` names what it needs from glibc.
+
+    `glibc_versions` are needed from `libc.so.6`; `other_needs` maps further libraries to their
+    version names (`{"libstdc++.so.6": ["GLIBCXX_3.4"]}`). No version at all means no
+    `.gnu.version_r` section. The layout is the ELF header, `padding` zero bytes (to make a big
+    file), `.dynstr`, `.gnu.version_r`, `.shstrtab`, then the section header table; there is no
+    code, no program headers and no `.dynamic`, which no reader of versions needs.
+    `extended_numbering` stores the section count and string-table index in section 0, the way
+    linkers do past 0xff00 sections. `readelf -h -S -V` accepts every variant.
+    """
+    order = ">" if big_endian else "<"
+    word = "Q" if elf_class == 64 else "I"
+    needs = {"libc.so.6": list(glibc_versions), **{name: list(v) for name, v in (other_needs or {}).items()}}
+    needs = {library: versions for library, versions in needs.items() if versions}
+
+    dynstr = _StringTable()
+    verneed = _version_needs_section(needs, dynstr, order)
+
+    header_size = 64 if elf_class == 64 else 52
+    body = bytearray(bytes(header_size + padding))
+    # name, type, offset, size, link, info, align
+    sections: list[tuple[str, int, int, int, int, int, int]] = []
+
+    def place(name: str, kind: int, data: bytes, link: int = 0, info: int = 0, align: int = 1) -> None:
+        body.extend(bytes(-len(body) % align))
+        sections.append((name, kind, len(body), len(data), link, info, align))
+        body.extend(data)
+
+    place(".dynstr", _SHT_STRTAB, dynstr.data)
+    if needs:
+        place(".gnu.version_r", _SHT_GNU_VERNEED, verneed, link=1, info=len(needs), align=4)
+    shstrtab = _StringTable()
+    names = [shstrtab.add(name) for name, *_ in sections] + [shstrtab.add(".shstrtab")]
+    place(".shstrtab", _SHT_STRTAB, shstrtab.data)
+
+    section_count = len(sections) + 1  # with the null section 0
+    string_index = section_count - 1
+    body.extend(bytes(-len(body) % 8))
+    table_offset = len(body)
+    entry_format = order + ("IIQQQQIIQQ" if elf_class == 64 else "IIIIIIIIII")
+    null_size, null_link = (section_count, string_index) if extended_numbering else (0, 0)
+    body += struct.pack(entry_format, 0, 0, 0, 0, 0, null_size, null_link, 0, 0, 0)
+    for name_offset, (_name, kind, offset, size, link, info, align) in zip(names, sections):
+        body += struct.pack(entry_format, name_offset, kind, 0, 0, offset, size, link, info, align, 0)
+    entry_size = struct.calcsize(entry_format)
+
+    if not section_headers:
+        del body[table_offset:]
+        table_offset, entry_size, section_count, string_index = 0, 0, 0, 0
+    elif extended_numbering:
+        section_count, string_index = 0, _SHN_XINDEX
+    machine_number = ELF_MACHINES[machine] if isinstance(machine, str) else machine
+    identity = b"\x7fELF" + bytes([elf_class // 32, 2 if big_endian else 1, 1, 0]) + bytes(8)
+    # e_type ET_DYN, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize, e_phentsize,
+    # e_phnum, e_shentsize, e_shnum, e_shstrndx
+    fields = (
+        3,
+        machine_number,
+        1,
+        0,
+        0,
+        table_offset,
+        0,
+        header_size,
+        0,
+        0,
+        entry_size,
+        section_count,
+        string_index,
+    )
+    header = struct.pack(order + f"HHI{word}{word}{word}IHHHHHH", *fields)
+    body[:header_size] = identity + header
+    return bytes(body)
+
+
+def _version_needs_section(needs: Mapping[str, Sequence[str]], dynstr: _StringTable, order: str) -> bytes:
+    """SHT_GNU_verneed: per library a 16-byte Elf_Verneed, followed by one 16-byte Elf_Vernaux per version."""
+    section = bytearray()
+    version_index = 2  # 0 and 1 are reserved for local and global symbols
+    for position, (library, versions) in enumerate(needs.items()):
+        next_entry = 0 if position == len(needs) - 1 else 16 + 16 * len(versions)
+        section += struct.pack(order + "HHIII", 1, len(versions), dynstr.add(library), 16, next_entry)
+        for number, version in enumerate(versions):
+            next_version = 0 if number == len(versions) - 1 else 16
+            section += struct.pack(
+                order + "IHHII", _elf_hash(version), 0, version_index, dynstr.add(version), next_version
+            )
+            version_index += 1
+    return bytes(section)
+
+
+class _StringTable:
+    def __init__(self) -> None:
+        self.data = b"\0"
+
+    def add(self, text: str) -> int:
+        offset = len(self.data)
+        self.data += text.encode() + b"\0"
+        return offset
+
+
+def _elf_hash(name: str) -> int:
+    """The System V ELF hash, which `vna_hash` holds so a loader can compare names quickly."""
+    value = 0
+    for byte in name.encode():
+        value = ((value << 4) + byte) & 0xFFFFFFFF
+        high = value & 0xF0000000
+        if high:
+            value ^= high >> 24
+        value &= ~high & 0xFFFFFFFF
+    return value
+
+
+def mach_o_binary(file_type: int = 6, cpu: str = "arm64") -> bytes:
+    """A 64-bit little-endian Mach-O header (MH_DYLIB = 6, MH_BUNDLE = 8 for extension modules)."""
+    cpu_type = {"x86_64": 0x01000007, "arm64": 0x0100000C}[cpu]
+    return struct.pack("<IiiIIIII", 0xFEEDFACF, cpu_type, 0, file_type, 0, 0, 0x85, 0)
+
+
+def pe_dll(machine: int = 0x8664) -> bytes:
+    """A DOS stub whose `e_lfanew` points at the PE signature, COFF and PE32+ headers of a DLL (a `.pyd`)."""
+    dos = bytearray(0x80)
+    dos[:2] = b"MZ"
+    dos[0x3C:0x40] = struct.pack("<I", len(dos))
+    optional = bytearray(240)
+    optional[:2] = struct.pack("<H", 0x20B)  # PE32+
+    optional[68:70] = struct.pack("<H", 3)  # Windows console subsystem
+    characteristics = 0x2022  # executable image, large address aware, DLL
+    coff = struct.pack("<HHIIIHH", machine, 0, 0, 0, 0, len(optional), characteristics)
+    return bytes(dos) + b"PE\0\0" + coff + bytes(optional)
 
 
 @dataclass
@@ -79,20 +230,38 @@ def _digest(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
 
 
-def native_wheel(name: str, version: str, tags: list[str]) -> WheelSpec:
-    """A wheel with one extension module per platform, reporting its version when imported."""
+def native_wheel(name: str, version: str, tags: list[str], shared_object: bytes | None = None) -> WheelSpec:
+    """A wheel with one extension module, reporting its version when imported.
+
+    The module is an ELF file for the first tag's machine needing that tag's glibc floor, as a
+    manylinux build would be, unless `shared_object` gives other bytes.
+    """
     module = name.replace("-", "_")
     machine = "aarch64" if tags[0].endswith("aarch64") else "x86_64"
     python_tag = tags[0].split("-")[0]
+    if shared_object is None:
+        major, minor = glibc_floor_of(tags[0])
+        shared_object = elf_shared_object(machine, (f"GLIBC_{major}.{minor}",))
     return WheelSpec(
         name=name,
         version=version,
         tags=tags,
         files={
             f"{module}/__init__.py": f"VERSION = {version!r}\nPLATFORM_TAGS = {tags!r}\n",
-            f"{module}/_speedups.{python_tag}-{machine}-linux-gnu.so": minimal_elf_shared_object(machine),
+            f"{module}/_speedups.{python_tag}-{machine}-linux-gnu.so": shared_object,
         },
     )
+
+
+def glibc_floor_of(tag: str) -> tuple[int, int]:
+    """The glibc a manylinux wheel tag promises to need at most, e.g. (2, 17) for manylinux2014."""
+    platform = tag.split("-")[2]
+    legacy = {"manylinux2014": (2, 17), "manylinux2010": (2, 12), "manylinux1": (2, 5)}
+    for alias, floor in legacy.items():
+        if platform.startswith(alias + "_"):
+            return floor
+    _manylinux, major, minor, *_machine = platform.split("_")
+    return int(major), int(minor)
 
 
 def standard_wheelhouse(directory: Path) -> Path:
@@ -125,6 +294,7 @@ def standard_wheelhouse(directory: Path) -> Path:
             files={"hlfix_maconly/__init__.py": ""},
         ),
     ]
+    specs += _marker_wheels() + _sdk_like_wheels()
     # 1.0 loads on glibc 2.17 and up; 2.0 needs glibc 2.28, so it is right for python3.12+ only.
     for python in ("cp39", "cp310", "cp311", "cp312", "cp313"):
         for machine in ("x86_64", "aarch64"):
@@ -139,6 +309,80 @@ def standard_wheelhouse(directory: Path) -> Path:
                 )
             )
             specs.append(native_wheel("hlfix-native", "2.0", [f"{python}-{python}-manylinux_2_28_{machine}"]))
+    for spec in specs:
+        write_wheel(spec, directory)
+    write_sdist("hlfix-fromsource", "1.0", directory)
+    write_sdist("hlfix-nativesource", "1.0", directory, native=True)
+    return directory
+
+
+def _pure(name: str, requires: list[str] | None = None) -> WheelSpec:
+    module = name.replace("-", "_")
+    return WheelSpec(name, "1.0", files={f"{module}.py": f"NAME = {name!r}\n"}, requires=requires or [])
+
+
+def _marker_wheels() -> list[WheelSpec]:
+    """`hlfix-markers` needs different packages on different platforms, like real projects do."""
+    return [
+        _pure(
+            "hlfix-markers",
+            [
+                'hlfix-win; sys_platform == "win32"',
+                'hlfix-unix; sys_platform != "win32"',
+                'hlfix-x86only; platform_machine == "x86_64"',
+                'hlfix-armonly; platform_machine == "aarch64"',
+                'hlfix-old; python_version < "3.12"',
+                'hlfix-extra; extra == "more"',
+            ],
+        ),
+        *(_pure(name) for name in ("hlfix-win", "hlfix-unix", "hlfix-x86only", "hlfix-armonly", "hlfix-old")),
+    ]
+
+
+def _sdk_like_wheels() -> list[WheelSpec]:
+    """Shaped like boto3: excluding `hlfix-sdk` must drop its own dependencies but keep shared ones."""
+    return [
+        _pure("hlfix-sdk", ["hlfix-sdkcore", "hlfix-transfer"]),
+        _pure("hlfix-sdkcore", ["hlfix-http", "hlfix-query"]),
+        _pure("hlfix-transfer", ["hlfix-sdkcore"]),
+        _pure("hlfix-query"),
+        _pure("hlfix-http"),
+        _pure("hlfix-client", ["hlfix-http"]),
+    ]
+
+
+def refused_wheelhouse(directory: Path) -> Path:
+    """Wheels that must never reach a python3.12 x86_64 layer, each for one reason (names `hlfix-`)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    x86_64_cp312 = ["cp312-cp312-manylinux_2_17_x86_64"]
+    specs = [
+        # The tag promises glibc 2.17 but the module needs 2.38: only reading the ELF file shows it.
+        native_wheel(
+            "hlfix-newglibc",
+            "1.0",
+            x86_64_cp312,
+            shared_object=elf_shared_object("x86_64", ("GLIBC_2.17", "GLIBC_2.38")),
+        ),
+        # Tagged x86_64, built for aarch64.
+        native_wheel(
+            "hlfix-wrongarch",
+            "1.0",
+            x86_64_cp312,
+            shared_object=elf_shared_object("aarch64", ("GLIBC_2.17",)),
+        ),
+        # Claims to be pure Python but ships macOS binaries, one of them named like a Linux module.
+        WheelSpec(
+            "hlfix-macbinary",
+            "1.0",
+            files={
+                "hlfix_macbinary/__init__.py": "",
+                "hlfix_macbinary/libhelper.dylib": mach_o_binary(file_type=6),
+                "hlfix_macbinary/_native.cpython-312-x86_64-linux-gnu.so": mach_o_binary(file_type=8),
+            },
+        ),
+        # A sound manylinux wheel, for CPython 3.11's ABI rather than 3.12's.
+        native_wheel("hlfix-wrongabi", "1.0", ["cp311-cp311-manylinux_2_17_x86_64"]),
+    ]
     for spec in specs:
         write_wheel(spec, directory)
     return directory
