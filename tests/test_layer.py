@@ -7,7 +7,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from uv import find_uv_bin
 
+from hatch_lambda.uv_installer import find_uv
 from tests.helpers import (
     clean_environment,
     extract,
@@ -221,3 +223,32 @@ def test_handler_runs_from_the_extracted_zips_on_the_runtime_python(tmp_path, of
         python, task, layer, "cyclic_app.lambda_function.lambda_handler", {"text": "hi"}
     )
     assert result == {"said": "HI!"}
+
+
+@pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
+@pytest.mark.parametrize("runtime", [f"python3.{minor}" for minor in range(9, 15)])
+def test_every_runtime_and_architecture_builds_a_layer(tmp_path, offline_environment, runtime, architecture):
+    root = project(
+        tmp_path / "app", ["hlfix-pure"], f'runtime = "{runtime}"\narchitecture = "{architecture}"'
+    )
+
+    completed = run_hatchling(root, "lambda", environment=offline_environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    layer = manifest(root)["artifacts"]["layer"]
+    assert layer["file"] == f"cyclic_app-1.2-lambda-layer-{runtime}-{architecture}.zip"
+    (native,) = [package for package in layer["packages"] if package["name"] == "hlfix-native"]
+    python_tag = "cp" + runtime.removeprefix("python").replace(".", "")
+    assert native["wheel_tag"].startswith(f"{python_tag}-{python_tag}-")
+    assert native["wheel_tag"].endswith("x86_64" if architecture == "x86_64" else "aarch64")
+
+
+def test_uv_is_found_through_hatch_first_then_the_uv_package(tmp_path, monkeypatch):
+    hatch_uv = tmp_path / "hatch-uv"
+    hatch_uv.write_bytes(Path(find_uv_bin()).read_bytes())
+    hatch_uv.chmod(0o755)
+
+    monkeypatch.setenv("HATCH_UV", str(hatch_uv))
+    assert find_uv() == str(hatch_uv)
+    monkeypatch.setenv("HATCH_UV", str(tmp_path / "gone"))
+    assert find_uv() == str(find_uv_bin())

@@ -296,7 +296,7 @@ def standard_wheelhouse(directory: Path) -> Path:
     ]
     specs += _marker_wheels() + _sdk_like_wheels()
     # 1.0 loads on glibc 2.17 and up; 2.0 needs glibc 2.28, so it is right for python3.12+ only.
-    for python in ("cp39", "cp310", "cp311", "cp312", "cp313"):
+    for python in ("cp39", "cp310", "cp311", "cp312", "cp313", "cp314"):
         for machine in ("x86_64", "aarch64"):
             specs.append(
                 native_wheel(
