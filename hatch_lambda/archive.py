@@ -1,5 +1,7 @@
 """The reproducible zip writer: the one destination both artifacts are written through.
 
+Entries are compressed on every core (`zip_stream`); the bytes are those of a one-thread build.
+
 Same entries in, same bytes out, whatever the checkout path, umask, file mtimes or host OS: entries
 are sorted, dated with one timestamp, given normalised Unix permissions and a fixed `create_system`,
 and compressed with one fixed method and level. The zip is written to a temporary file beside its
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from hatchling.builders.utils import normalize_file_permissions
+
+from hatch_lambda.zip_stream import Entry, NeedsZip64, write_entries
 
 ZipDateTime = tuple[int, int, int, int, int, int]
 
@@ -71,6 +75,7 @@ def write_reproducible_zip(
             raise ValueError(message)
         by_path[file.archive_path] = file
 
+    ordered = [by_path[archive_path] for archive_path in sorted(by_path)]
     destination.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary_name = tempfile.mkstemp(
         prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
@@ -78,15 +83,12 @@ def write_reproducible_zip(
     os.close(descriptor)
     temporary = Path(temporary_name)
     try:
-        unzipped_size = 0
-        with zipfile.ZipFile(
-            temporary, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL
-        ) as archive:
-            for archive_path in sorted(by_path):
-                file = by_path[archive_path]
-                data = file.read()
-                unzipped_size += len(data)
-                archive.writestr(_zip_info(file, fixed_date_time), data)
+        try:
+            with temporary.open("wb") as stream:
+                entries = [_entry(file, fixed_date_time) for file in ordered]
+                unzipped_size = write_entries(stream, entries, level=COMPRESS_LEVEL)
+        except NeedsZip64:
+            unzipped_size = _write_with_zipfile(temporary, ordered, fixed_date_time)
         temporary.chmod(0o644)
         os.replace(temporary, destination)
     except BaseException:
@@ -98,6 +100,28 @@ def write_reproducible_zip(
         unzipped_size=unzipped_size,
         file_count=len(by_path),
         sha256=file_sha256(destination),
+    )
+
+
+def _write_with_zipfile(path: Path, ordered: list[FileToPack], fixed_date_time: ZipDateTime | None) -> int:
+    """One thread, any size: for the rare archive that needs zip64. Same entry metadata."""
+    unzipped_size = 0
+    with zipfile.ZipFile(path, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as archive:
+        for file in ordered:
+            data = file.read()
+            unzipped_size += len(data)
+            archive.writestr(_zip_info(file, fixed_date_time), data)
+    return unzipped_size
+
+
+def _entry(file: FileToPack, fixed_date_time: ZipDateTime | None) -> Entry:
+    info = _zip_info(file, fixed_date_time)
+    return Entry(
+        name=info.filename,
+        read=file.read,
+        date_time=fixed_date_time or file.modified,
+        external_attr=info.external_attr,
+        create_system=info.create_system,
     )
 
 
