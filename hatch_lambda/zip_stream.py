@@ -27,6 +27,7 @@ _DEFLATED = 8
 _UTF8_NAMES = 0x800
 _CLASSIC_LIMIT = 0xFFFFFFFF
 _CLASSIC_ENTRIES = 0xFFFF
+_WINDOW_ENTRIES = 512
 
 
 class NeedsZip64(Exception):
@@ -83,8 +84,10 @@ def _compress_in_order(entries: Sequence[Entry], level: int, workers: int) -> It
     if workers <= 1:
         yield from (_compress(entry, level) for entry in entries)
         return
-    # A bounded window keeps memory to a few entries per worker, however large the layer is.
-    window = workers * 4
+    # The window must be wide: a large library takes a second to compress, and the other workers
+    # keep going on the entries after it only while the window has room. It still bounds memory
+    # for trees far larger than a layer can be (Lambda allows 250 MB unzipped in all).
+    window = max(workers * 4, _WINDOW_ENTRIES)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hatch-lambda-zip") as pool:
         pending: deque[Future[_Compressed]] = deque()
         for entry in entries:
