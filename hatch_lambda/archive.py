@@ -43,6 +43,12 @@ class FileToPack:
     read: Callable[[], bytes]
     executable: bool
     modified: ZipDateTime
+    # Known up front for files on disk or in memory, so limits can be checked before any zipping.
+    size: int | None = None
+
+    @property
+    def unzipped_size(self) -> int:
+        return self.size if self.size is not None else len(self.read())
 
 
 @dataclass(frozen=True)

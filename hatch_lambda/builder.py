@@ -17,15 +17,17 @@ from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.builders.utils import get_reproducible_timestamp
 
 from hatch_lambda import manifest, runtimes
-from hatch_lambda.archive import WrittenZip, ZipDateTime, write_reproducible_zip, zip_date_time
+from hatch_lambda.archive import FileToPack, WrittenZip, ZipDateTime, write_reproducible_zip, zip_date_time
 from hatch_lambda.config import LambdaBuilderConfig
 from hatch_lambda.errors import LambdaBuildError, PlatformProofError
 from hatch_lambda.install_request import InstallRequest
-from hatch_lambda.installed_tree import files_to_pack, installed_distributions
+from hatch_lambda.installed_tree import files_to_pack, installed_distributions, owners_by_record
 from hatch_lambda.interpreters import environment_variable_for, find_runtime_python
 from hatch_lambda.layer_install import LayerInputs, install_layer
 from hatch_lambda.project_wheel import build_project_wheel
 from hatch_lambda.requirements import layer_requirements
+from hatch_lambda.sizes import DIRECT_UPLOAD_LIMIT, check_unzipped_total, human, largest_distributions
+from hatch_lambda.slim import slim_layer
 from hatch_lambda.uv_installer import find_uv
 from hatch_lambda.verify import Violation, check_files_to_pack
 from hatch_lambda.wheel_source import plan_target_install
@@ -82,6 +84,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                         "Left out of the source zip (Lambda cannot use scripts, data or headers): "
                         + ", ".join(plan.left_out)
                     )
+                self._check_unzipped_total(config, directory, source=plan.files)
                 written = write_reproducible_zip(
                     destination, plan.files, fixed_date_time=self._fixed_date_time()
                 )
@@ -125,9 +128,14 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 for warning in layer.warnings:
                     self.app.display_warning(warning)
                 distributions = installed_distributions(target)
-                files = files_to_pack(target, config.layer_prefix)
+                files = self._slimmed(config, files_to_pack(target, config.layer_prefix))
+                self._check_unzipped_total(config, directory, layer=files)
                 written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
+                largest = largest_distributions(files, owners_by_record(target), config.layer_prefix)
             self._report_zip(written)
+            self.app.display_info(
+                "Largest packages: " + ", ".join(f"{name} {human(size)}" for name, size in largest)
+            )
             self._record(
                 config, directory, "layer", manifest.layer_entry(written, config.layout, distributions)
             )
@@ -166,6 +174,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             runtime = config.runtime
             _ = config.architecture, config.extras, config.layout, config.dependency_groups
             _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
+            _ = config.slim, config.slim_exclude, config.compile_bytecode, config.other_layers_size
+            _ = config.handler
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise
@@ -176,6 +186,38 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 f"creating and then updating functions that use it. Move to {runtimes.RUNTIMES[-1].name}."
             )
         return config
+
+    def _slimmed(self, config: LambdaBuilderConfig, files: list[FileToPack]) -> list[FileToPack]:
+        if not (config.slim or config.slim_exclude):
+            return files
+        result = slim_layer(files, config.layer_prefix, config.slim_exclude, drop_never_imported=config.slim)
+        self.app.display_info(
+            f"Slimmed the layer: left out {result.removed_files} files ({human(result.removed_bytes)}) "
+            "that Lambda never imports"
+        )
+        return result.kept
+
+    def _check_unzipped_total(
+        self,
+        config: LambdaBuilderConfig,
+        directory: str,
+        *,
+        source: list[FileToPack] | None = None,
+        layer: list[FileToPack] | None = None,
+    ) -> None:
+        """Lambda's 250 MB counts the code and every layer, so each build adds what is already built."""
+        path = self._manifest_path(directory)
+        parts = {}
+        for name, files in (("source zip", source), ("layer", layer)):
+            if files is not None:
+                parts[name] = sum(file.unzipped_size for file in files)
+            else:
+                entry = manifest.current_entry(path, name.split()[0], config.runtime, config.architecture)
+                if entry is not None:
+                    parts[name] = int(entry["unzipped_size"])
+        if config.other_layers_size:
+            parts["other layers (other-layers-size)"] = config.other_layers_size
+        check_unzipped_total(parts)
 
     def _prove_loadable(self, artifact: str, violations: list[Violation]) -> None:
         if violations:
@@ -203,9 +245,14 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
 
     def _report_zip(self, written: WrittenZip) -> None:
         self.app.display_info(
-            f"Wrote {written.path.name}: {written.file_count} files, {_size(written.zipped_size)} zipped, "
-            f"{_size(written.unzipped_size)} unzipped"
+            f"Wrote {written.path.name}: {written.file_count} files, {human(written.zipped_size)} zipped, "
+            f"{human(written.unzipped_size)} unzipped"
         )
+        if written.zipped_size > DIRECT_UPLOAD_LIMIT:
+            self.app.display_info(
+                f"Note: {written.path.name} is over 50 MB zipped, so Lambda accepts it only through S3 "
+                "(upload it to a bucket and pass S3Bucket/S3Key), not in the API call itself."
+            )
 
     @contextmanager
     def _user_errors_abort(self) -> Iterator[None]:
@@ -214,11 +261,3 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         except LambdaBuildError as error:
             self.app.abort(str(error))
             raise  # abort exits; this only satisfies type checkers
-
-
-def _size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024 or unit == "MiB":
-            return f"{size:,} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    raise AssertionError

@@ -21,13 +21,18 @@ LAYOUTS = ("python", "site-packages")
 OWN_OPTIONS = (
     "allow-sdist",
     "architecture",
+    "compile-bytecode",
     "dependency-groups",
     "exclude-packages",
     "extras",
+    "handler",
     "installer",
     "layout",
     "lock",
+    "other-layers-size",
     "runtime",
+    "slim",
+    "slim-exclude",
 )
 INSTALLERS = ("uv", "pip")
 
@@ -155,6 +160,47 @@ class LambdaBuilderConfig(BuilderConfig):
         return path
 
     @cached_property
+    def slim(self) -> bool:
+        return self._boolean("slim")
+
+    @cached_property
+    def slim_exclude(self) -> list[str]:
+        return self._string_list("slim-exclude")
+
+    @cached_property
+    def compile_bytecode(self) -> bool:
+        return self._boolean("compile-bytecode")
+
+    @cached_property
+    def other_layers_size(self) -> int:
+        """Unzipped bytes of the layers attached from elsewhere, counted against Lambda's 250 MB."""
+        value = self.target_config.get("other-layers-size", 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            message = (
+                f"Field {self._field('other-layers-size')} must be a whole number of bytes (got {value!r})"
+            )
+            raise TypeError(message)
+        return value
+
+    @cached_property
+    def handler(self) -> str | None:
+        value = self.target_config.get("handler")
+        if value is None:
+            return None
+        module, _, function = value.rpartition(".") if isinstance(value, str) else ("", "", "")
+        if (
+            not module
+            or not function.isidentifier()
+            or not all(part.isidentifier() for part in module.split("."))
+        ):
+            message = (
+                f"Field {self._field('handler')} must be a Lambda handler string, "
+                f"`package.module.function` (got {value!r})"
+            )
+            raise ValueError(message)
+        return str(value)
+
+    @cached_property
     def layout(self) -> str:
         value = self.target_config.get("layout", "python")
         if value not in LAYOUTS:
@@ -178,6 +224,13 @@ class LambdaBuilderConfig(BuilderConfig):
                 listed = ", ".join(sorted(known.values())) or "none are defined"
                 message = f"Field {self._field(key)} names `{name}`, which is not {what} (known: {listed})"
                 raise ValueError(message)
+        return value
+
+    def _boolean(self, key: str) -> bool:
+        value = self.target_config.get(key, False)
+        if not isinstance(value, bool):
+            message = f"Field {self._field(key)} must be a boolean"
+            raise TypeError(message)
         return value
 
     def _string_list(self, key: str) -> list[str]:

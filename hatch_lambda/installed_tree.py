@@ -40,6 +40,7 @@ def files_to_pack(target: Path, prefix: str) -> list[FileToPack]:
                     read=path.read_bytes,
                     executable=bool(status.st_mode & 0o100),
                     modified=zip_date_time(status.st_mtime),
+                    size=status.st_size,
                 )
             )
     return files
@@ -86,3 +87,15 @@ def remove_distribution(target: Path, dist_info: Path) -> None:
     for directory in sorted(directories, key=lambda item: len(item.parts), reverse=True):
         if directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
+
+
+def owners_by_record(target: Path) -> dict[str, str]:
+    """Installed file (relative, `/`-separated) → the name of the distribution whose RECORD lists it."""
+    owners = {}
+    for record in target.glob("*.dist-info/RECORD"):
+        name = record.parent.name.removesuffix(".dist-info").rsplit("-", 1)[0]
+        with record.open(encoding="utf-8", newline="") as stream:
+            for row in csv.reader(stream):
+                if row:
+                    owners[Path(row[0]).as_posix()] = name
+    return owners

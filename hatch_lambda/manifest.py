@@ -66,14 +66,21 @@ def update_manifest(
         "python_platform": uv_python_platform(runtime, architecture),
         "artifacts": {key: None for key in ARTIFACT_KEYS},
     }
-    previous = _read(path)
-    same_target = previous.get("runtime") == runtime.name and previous.get("architecture") == architecture
     for key in ARTIFACT_KEYS:
-        kept = previous.get("artifacts", {}).get(key)
-        if key != artifact and (same_target or key == "source") and _still_on_disk(path.parent, kept):
-            manifest["artifacts"][key] = kept
+        if key != artifact:
+            manifest["artifacts"][key] = current_entry(path, key, runtime, architecture)
     manifest["artifacts"][artifact] = entry
     _write_atomically(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
+def current_entry(path: Path, artifact: str, runtime: Runtime, architecture: str) -> dict[str, Any] | None:
+    """The manifest's entry for `artifact` while it still describes a file on disk for this target."""
+    previous = _read(path)
+    same_target = previous.get("runtime") == runtime.name and previous.get("architecture") == architecture
+    entry = previous.get("artifacts", {}).get(artifact)
+    if (same_target or artifact == "source") and _still_on_disk(path.parent, entry):
+        return dict(entry)
+    return None
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -9,7 +9,6 @@ needing no newer glibc than the runtime has. Mach-O and PE files never load on L
 
 from __future__ import annotations
 
-import csv
 import email.parser
 import tempfile
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from packaging.tags import parse_tag
 from hatch_lambda import runtimes
 from hatch_lambda.archive import FileToPack
 from hatch_lambda.binaries import FORMAT_HEAD_SIZE, binary_format, read_elf
+from hatch_lambda.installed_tree import owners_by_record
 from hatch_lambda.runtimes import Runtime
 
 _FOREIGN_FORMATS = {"mach-o": "a macOS (Mach-O) binary", "pe": "a Windows (PE) binary"}
@@ -37,7 +37,7 @@ class Violation:
 
 
 def check_installed_tree(target: Path, runtime: Runtime, architecture: str) -> list[Violation]:
-    owners = _owners_from_records(target)
+    owners = owners_by_record(target)
     violations = _check_wheel_tags(target, runtime, architecture)
     for path in sorted(target.rglob("*")):
         if path.is_file() and not path.is_symlink():
@@ -114,15 +114,3 @@ def _check_binary(
         needs = ", ".join(facts.undated_glibc_needs)
         problems.append(f"needs {needs}, which hatch-lambda cannot match to a glibc release")
     return [Violation(owner, shown_as, problem) for problem in problems]
-
-
-def _owners_from_records(target: Path) -> dict[str, str]:
-    """Installed file → distribution name, from each distribution's RECORD."""
-    owners = {}
-    for record in target.glob("*.dist-info/RECORD"):
-        name = record.parent.name.removesuffix(".dist-info").rsplit("-", 1)[0]
-        with record.open(encoding="utf-8", newline="") as stream:
-            for row in csv.reader(stream):
-                if row:
-                    owners[Path(row[0]).as_posix()] = name
-    return owners

@@ -46,6 +46,7 @@ def plan_target_install(wheel: Path) -> WheelInstallPlan:
                     read=partial(bytes, archive.read(info.filename)),
                     executable=bool((info.external_attr >> 16) & 0o100),
                     modified=_zip_date_time(info),
+                    size=info.file_size,
                 )
             )
     return WheelInstallPlan(files=files, left_out=sorted(left_out))

@@ -149,3 +149,73 @@ def test_numpy_for_amazon_linux_2_is_older_than_for_amazon_linux_2023(tmp_path):
     assert newest_release_with_a_wheel("numpy", python311, "x86_64") < newest_release_with_a_wheel(
         "numpy", python312, "x86_64"
     )
+
+
+IMPORT_EVERYTHING = r"""
+import importlib, json, pkgutil, sys
+root = sys.argv[1]
+sys.path[:0] = [root]
+imported = set()
+for top in sorted({info.name for info in pkgutil.iter_modules([root])}):
+    try:
+        package = importlib.import_module(top)
+    except Exception:
+        continue
+    imported.add(top)
+    for info in pkgutil.walk_packages(getattr(package, "__path__", []), top + ".", onerror=lambda name: None):
+        parts = info.name.split(".")
+        if "tests" in parts or "test" in parts or parts[-1] == "__main__":
+            continue  # the test suites themselves are what slim removes; __main__ runs programs
+        try:
+            importlib.import_module(info.name)
+        except BaseException:
+            continue
+        imported.add(info.name)
+print(json.dumps(sorted(imported)))
+"""
+
+
+def test_a_slim_layer_imports_everything_the_full_one_does(tmp_path):
+    python = find_cpython("3.12")
+    if python is None:
+        pytest.fail("no CPython 3.12 to import the layers with")
+    layers = {}
+    for flavour, table in (("full", ""), ("slim", "slim = true")):
+        root = write_project(
+            tmp_path / flavour,
+            {
+                "pyproject.toml": f"""
+                    [project]
+                    name = "heavy"
+                    version = "1.0"
+                    dependencies = ["numpy", "cryptography", "pydantic", "requests"]
+
+                    [tool.hatch.build.targets.lambda]
+                    runtime = "python3.12"
+                    {table}
+                """,
+                "heavy/__init__.py": "",
+            },
+        )
+        completed = run_hatchling(root, "lambda:layer", environment=clean_environment())
+        assert completed.returncode == 0, output_of(completed)
+        layer_zip = root / "dist" / "heavy-1.0-lambda-layer-python3.12-x86_64.zip"
+        layers[flavour] = (
+            layer_zip.stat().st_size,
+            extract(layer_zip, tmp_path / f"{flavour}-opt") / "python",
+        )
+
+    imported = {}
+    for flavour, (_size, site) in layers.items():
+        completed = subprocess.run(
+            [python, "-I", "-S", "-B", "-c", IMPORT_EVERYTHING, str(site)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+        imported[flavour] = set(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+    assert imported["slim"] == imported["full"]
+    assert {"numpy", "numpy.linalg", "cryptography.fernet", "pydantic", "requests"} <= imported["slim"]
+    assert layers["slim"][0] < layers["full"][0]

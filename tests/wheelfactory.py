@@ -294,7 +294,7 @@ def standard_wheelhouse(directory: Path) -> Path:
             files={"hlfix_maconly/__init__.py": ""},
         ),
     ]
-    specs += _marker_wheels() + _sdk_like_wheels()
+    specs += [*_marker_wheels(), *_sdk_like_wheels(), _heavy_wheel()]
     # 1.0 loads on glibc 2.17 and up; 2.0 needs glibc 2.28, so it is right for python3.12+ only.
     for python in ("cp39", "cp310", "cp311", "cp312", "cp313", "cp314"):
         for machine in ("x86_64", "aarch64"):
@@ -319,6 +319,26 @@ def standard_wheelhouse(directory: Path) -> Path:
 def _pure(name: str, requires: list[str] | None = None) -> WheelSpec:
     module = name.replace("-", "_")
     return WheelSpec(name, "1.0", files={f"{module}.py": f"NAME = {name!r}\n"}, requires=requires or [])
+
+
+def _heavy_wheel() -> WheelSpec:
+    """A package shipping what Lambda never imports: tests, stubs, C and Cython sources, headers."""
+    return WheelSpec(
+        "hlfix-heavy",
+        "1.0",
+        files={
+            "hlfix_heavy/__init__.py": "from hlfix_heavy.testing import helper\nVALUE = helper()\n",
+            "hlfix_heavy/testing.py": "def helper():\n    return 42\n",
+            "hlfix_heavy/__init__.pyi": "VALUE: int\n",
+            "hlfix_heavy/tests/__init__.py": "",
+            "hlfix_heavy/tests/test_value.py": "def test_value():\n    assert True\n",
+            "hlfix_heavy/sub/test/test_more.py": "X = 1\n",
+            "hlfix_heavy/_speed.c": "int speed(void) { return 1; }\n",
+            "hlfix_heavy/_speed.pyx": "def speed(): return 1\n",
+            "hlfix_heavy/include/speed.h": "int speed(void);\n",
+            "hlfix_heavy/data/blob.bin": bytes(range(256)) * 4096,
+        },
+    )
 
 
 def _marker_wheels() -> list[WheelSpec]:
