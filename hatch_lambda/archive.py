@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import stat
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterable
@@ -24,6 +22,7 @@ from typing import Callable
 
 from hatchling.builders.utils import normalize_file_permissions
 
+from hatch_lambda.atomic import replacing
 from hatch_lambda.zip_stream import Entry, NeedsZip64, write_entries
 
 ZipDateTime = tuple[int, int, int, int, int, int]
@@ -82,24 +81,13 @@ def write_reproducible_zip(
         by_path[file.archive_path] = file
 
     ordered = [by_path[archive_path] for archive_path in sorted(by_path)]
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
-    )
-    os.close(descriptor)
-    temporary = Path(temporary_name)
-    try:
+    with replacing(destination) as temporary:
         try:
             with temporary.open("wb") as stream:
                 entries = [_entry(file, fixed_date_time) for file in ordered]
                 unzipped_size = write_entries(stream, entries, level=COMPRESS_LEVEL)
         except NeedsZip64:
             unzipped_size = _write_with_zipfile(temporary, ordered, fixed_date_time)
-        temporary.chmod(0o644)
-        os.replace(temporary, destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return WrittenZip(
         path=destination,
         zipped_size=destination.stat().st_size,

@@ -23,7 +23,9 @@ from hatch_lambda.errors import LambdaBuildError, PlatformProofError
 from hatch_lambda.install_request import InstallRequest
 from hatch_lambda.installed_tree import files_to_pack, installed_distributions, owners_by_record
 from hatch_lambda.interpreters import environment_variable_for, find_runtime_python
-from hatch_lambda.layer_install import LayerInputs, install_layer
+from hatch_lambda.layer_cache import CachedLayer, LayerCache, cache_directory, place
+from hatch_lambda.layer_install import install_layer
+from hatch_lambda.layer_plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.project_wheel import build_project_wheel
 from hatch_lambda.requirements import layer_requirements
 from hatch_lambda.sizes import DIRECT_UPLOAD_LIMIT, check_unzipped_total, human, largest_distributions
@@ -84,7 +86,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                         "Left out of the source zip (Lambda cannot use scripts, data or headers): "
                         + ", ".join(plan.left_out)
                     )
-                self._check_unzipped_total(config, directory, source=plan.files)
+                self._check_unzipped_total(config, directory, source_size=_unzipped(plan.files))
                 written = write_reproducible_zip(
                     destination, plan.files, fixed_date_time=self._fixed_date_time()
                 )
@@ -111,35 +113,97 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 self._record(config, directory, "layer", None)
                 return str(manifest_path)
             destination = Path(directory, f"{self.project_id}{LAYER_INFIX}{runtime.name}-{architecture}.zip")
+            inputs = LayerInputs(config.installer, config.lock, config.extras, config.dependency_groups)
             with tempfile.TemporaryDirectory(prefix="hatch-lambda-layer-") as scratch:
-                target = Path(scratch, "target")
-                inputs = LayerInputs(config.installer, config.lock, config.extras, config.dependency_groups)
-                layer = install_layer(self._install_request(config, requirements), inputs, target)
-                summary = layer.summary
-                self.app.display_info(
-                    f"Resolved {summary.resolved} packages for {runtime.name} {architecture} "
-                    f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
-                )
-                if layer.removed:
-                    self.app.display_info(
-                        "Removed what pip chose for this machine but the target does not need: "
-                        + ", ".join(layer.removed)
-                    )
-                for warning in layer.warnings:
+                plan = plan_layer(self._install_request(config, requirements), inputs, Path(scratch))
+                for warning in plan.warnings:
                     self.app.display_warning(warning)
-                distributions = installed_distributions(target)
-                files = self._slimmed(config, files_to_pack(target, config.layer_prefix))
-                self._check_unzipped_total(config, directory, layer=files)
-                written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
-                largest = largest_distributions(files, owners_by_record(target), config.layer_prefix)
-            self._report_zip(written)
-            self.app.display_info(
-                "Largest packages: " + ", ".join(f"{name} {human(size)}" for name, size in largest)
-            )
-            self._record(
-                config, directory, "layer", manifest.layer_entry(written, config.layout, distributions)
-            )
+                # Real mtimes (`reproducible = false`) make every build's bytes differ: nothing to reuse.
+                key = cache_key(plan, self._layer_options(config)) if config.reproducible else None
+                if key is None:
+                    details = self._build_layer_zip(config, directory, destination, plan, Path(scratch))
+                else:
+                    cache = LayerCache(cache_directory())
+                    with cache.locked(key):
+                        cached = cache.lookup(key)
+                        if cached is None:
+                            details = self._build_layer_zip(
+                                config, directory, destination, plan, Path(scratch)
+                            )
+                            cache.store(key, destination, details)
+                        else:
+                            details = self._place_cached_layer(config, directory, destination, cached)
+            self._record(config, directory, "layer", {**details["entry"], "file": destination.name})
             return str(destination)
+
+    def _build_layer_zip(
+        self, config: LambdaBuilderConfig, directory: str, destination: Path, plan: LayerPlan, scratch: Path
+    ) -> dict[str, Any]:
+        runtime, architecture = config.runtime, config.architecture
+        target = scratch / "target"
+        layer = install_layer(plan.request, config.installer, target)
+        summary = layer.summary
+        self.app.display_info(
+            f"Resolved {summary.resolved or plan.resolved} packages for {runtime.name} {architecture} "
+            f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
+        )
+        if layer.removed:
+            self.app.display_info(
+                "Removed what pip chose for this machine but the target does not need: "
+                + ", ".join(layer.removed)
+            )
+        for warning in layer.warnings:
+            self.app.display_warning(warning)
+        distributions = installed_distributions(target)
+        files = self._slimmed(config, files_to_pack(target, config.layer_prefix))
+        self._check_unzipped_total(config, directory, layer_size=_unzipped(files))
+        written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
+        largest = largest_distributions(files, owners_by_record(target), config.layer_prefix)
+        self._report_zip(written, largest)
+        return {
+            "entry": manifest.layer_entry(written, config.layout, distributions),
+            "largest": largest,
+            "warnings": layer.warnings,
+        }
+
+    def _place_cached_layer(
+        self, config: LambdaBuilderConfig, directory: str, destination: Path, cached: CachedLayer
+    ) -> dict[str, Any]:
+        entry = cached.details["entry"]
+        self._check_unzipped_total(config, directory, layer_size=int(entry["unzipped_size"]))
+        place(cached.zip_path, destination)
+        self.app.display_info(
+            f"Layer from the cache ({cached.zip_path.parent}): the same {len(entry['packages'])} packages, "
+            "options and hatch-lambda version were built before; no install, no zipping"
+        )
+        for warning in cached.details.get("warnings", []):
+            self.app.display_warning(warning)
+        written = WrittenZip(
+            destination,
+            int(entry["zipped_size"]),
+            int(entry["unzipped_size"]),
+            int(entry["files"]),
+            entry["sha256"],
+        )
+        self._report_zip(
+            written, [(str(name), int(size)) for name, size in cached.details.get("largest", [])]
+        )
+        return cached.details
+
+    def _layer_options(self, config: LambdaBuilderConfig) -> dict[str, Any]:
+        """Every option that changes the layer zip's bytes, for the cache key."""
+        return {
+            "runtime": config.runtime.name,
+            "architecture": config.architecture,
+            "layout": config.layout,
+            "installer": config.installer,
+            "exclude-packages": config.exclude_packages,
+            "allow-sdist": config.allow_sdist,
+            "slim": config.slim,
+            "slim-exclude": config.slim_exclude,
+            "compile-bytecode": config.compile_bytecode,
+            "date": self._fixed_date_time(),
+        }
 
     # Helpers ----------------------------------------------------------------------------------
 
@@ -202,19 +266,17 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         config: LambdaBuilderConfig,
         directory: str,
         *,
-        source: list[FileToPack] | None = None,
-        layer: list[FileToPack] | None = None,
+        source_size: int | None = None,
+        layer_size: int | None = None,
     ) -> None:
         """Lambda's 250 MB counts the code and every layer, so each build adds what is already built."""
         path = self._manifest_path(directory)
         parts = {}
-        for name, files in (("source zip", source), ("layer", layer)):
-            if files is not None:
-                parts[name] = sum(file.unzipped_size for file in files)
-            else:
-                entry = manifest.current_entry(path, name.split()[0], config.runtime, config.architecture)
-                if entry is not None:
-                    parts[name] = int(entry["unzipped_size"])
+        for artifact, label, given in (("source", "source zip", source_size), ("layer", "layer", layer_size)):
+            entry = manifest.current_entry(path, artifact, config.runtime, config.architecture)
+            size = given if given is not None else (int(entry["unzipped_size"]) if entry else None)
+            if size is not None:
+                parts[label] = size
         if config.other_layers_size:
             parts["other layers (other-layers-size)"] = config.other_layers_size
         check_unzipped_total(parts)
@@ -243,7 +305,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             entry=entry,
         )
 
-    def _report_zip(self, written: WrittenZip) -> None:
+    def _report_zip(self, written: WrittenZip, largest: list[tuple[str, int]] | None = None) -> None:
         self.app.display_info(
             f"Wrote {written.path.name}: {written.file_count} files, {human(written.zipped_size)} zipped, "
             f"{human(written.unzipped_size)} unzipped"
@@ -253,6 +315,10 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 f"Note: {written.path.name} is over 50 MB zipped, so Lambda accepts it only through S3 "
                 "(upload it to a bucket and pass S3Bucket/S3Key), not in the API call itself."
             )
+        if largest:
+            self.app.display_info(
+                "Largest packages: " + ", ".join(f"{name} {human(size)}" for name, size in largest)
+            )
 
     @contextmanager
     def _user_errors_abort(self) -> Iterator[None]:
@@ -261,3 +327,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         except LambdaBuildError as error:
             self.app.abort(str(error))
             raise  # abort exits; this only satisfies type checkers
+
+
+def _unzipped(files: list[FileToPack]) -> int:
+    return sum(file.unzipped_size for file in files)

@@ -8,13 +8,12 @@ Publishing reads this file to know what to upload.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.archive import WrittenZip, file_sha256
+from hatch_lambda.atomic import write_text
 from hatch_lambda.installed_tree import InstalledDistribution
 from hatch_lambda.runtimes import Runtime, uv_python_platform
 
@@ -70,7 +69,7 @@ def update_manifest(
         if key != artifact:
             manifest["artifacts"][key] = current_entry(path, key, runtime, architecture)
     manifest["artifacts"][artifact] = entry
-    _write_atomically(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 
 
 def current_entry(path: Path, artifact: str, runtime: Runtime, architecture: str) -> dict[str, Any] | None:
@@ -96,15 +95,3 @@ def _still_on_disk(directory: Path, entry: Any) -> bool:
         return False
     artifact = directory / entry["file"]
     return artifact.is_file() and file_sha256(artifact) == entry.get("sha256")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

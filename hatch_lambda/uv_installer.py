@@ -51,7 +51,7 @@ def find_uv() -> str:
 
 
 def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
-    python_platform = runtimes.uv_python_platform(request.runtime, request.architecture)
+    """`uv pip install --target` for the runtime: resolves (unless given a lock) and installs."""
     with tempfile.TemporaryDirectory(prefix="hatch-lambda-uv-") as scratch:
         command = [
             find_uv(),
@@ -59,40 +59,71 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
             "install",
             "--target",
             str(target),
-            # Builds (allow-sdist) need the runtime's CPython; otherwise any interpreter will do:
-            # version, platform and markers come from the two flags below.
-            "--python",
-            request.build_python or sys.executable,
-            "--python-version",
-            request.runtime.python_version_text,
-            "--python-platform",
-            python_platform,
-            "--only-binary",
-            ":all:",
-            *_source_builds(request),
-            "--excludes",
-            str(_write_lines(Path(scratch, "excludes.txt"), _excluded(request))),
+            *_target_arguments(request, Path(scratch)),
             *_requirements_arguments(request, Path(scratch)),
-            "--color",
-            "never",
-            "--no-progress",
         ]
         started = time.monotonic()
-        # From the project root, so uv finds the project's uv.toml / [tool.uv] index settings.
-        completed = subprocess.run(
-            command, cwd=request.project_root, capture_output=True, text=True, check=False
-        )
-    if completed.returncode != 0:
-        output = _relevant(completed.stderr)
-        raise install_error(request, _culprit(output), output, tool="uv")
+        completed = _run(command, request)
     resolved = _RESOLVED.search(completed.stderr)
     installed = _INSTALLED.search(completed.stderr)
     return InstallSummary(
         resolved=int(resolved.group(1)) if resolved else 0,
         installed=int(installed.group(1)) if installed else 0,
         seconds=time.monotonic() - started,
-        platform=python_platform,
+        platform=runtimes.uv_python_platform(request.runtime, request.architecture),
     )
+
+
+def resolve_with_uv(request: InstallRequest, output: Path) -> int:
+    """`uv pip compile` for the runtime into a PEP 751 lock at `output`; returns the package count.
+
+    The same flags as the install, so installing that lock afterwards gives what a direct install
+    would, without resolving twice.
+    """
+    with tempfile.TemporaryDirectory(prefix="hatch-lambda-uv-") as scratch:
+        command = [
+            find_uv(),
+            "pip",
+            "compile",
+            str(_write_lines(Path(scratch, "requirements.in"), request.requirements)),
+            "--output-file",
+            str(output),
+            "--no-header",
+            "--quiet",
+            *_target_arguments(request, Path(scratch)),
+        ]
+        _run(command, request)
+    return output.read_text(encoding="utf-8").count("[[packages]]")
+
+
+def _target_arguments(request: InstallRequest, scratch: Path) -> list[str]:
+    return [
+        # Builds (allow-sdist) need the runtime's CPython; otherwise any interpreter will do:
+        # version, platform and markers come from the two flags below.
+        "--python",
+        request.build_python or sys.executable,
+        "--python-version",
+        request.runtime.python_version_text,
+        "--python-platform",
+        runtimes.uv_python_platform(request.runtime, request.architecture),
+        "--only-binary",
+        ":all:",
+        *_source_builds(request),
+        "--excludes",
+        str(_write_lines(scratch / "excludes.txt", _excluded(request))),
+        "--color",
+        "never",
+        "--no-progress",
+    ]
+
+
+def _run(command: list[str], request: InstallRequest) -> subprocess.CompletedProcess[str]:
+    # From the project root, so uv finds the project's uv.toml / [tool.uv] index settings.
+    completed = subprocess.run(command, cwd=request.project_root, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        output = _relevant(completed.stderr)
+        raise install_error(request, _culprit(output), output, tool="uv")
+    return completed
 
 
 def _source_builds(request: InstallRequest) -> list[str]:

@@ -24,10 +24,20 @@ def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def offline_environment(wheelhouse: Path, uv_cache: Path) -> dict[str, str]:
+def layer_cache(tmp_path: Path) -> Path:
+    """Each test's own layer cache: a test never reads or fills the developer's."""
+    return tmp_path / "layer-cache"
+
+
+@pytest.fixture
+def offline_environment(wheelhouse: Path, uv_cache: Path, layer_cache: Path) -> dict[str, str]:
     """A build environment where uv sees only the generated wheelhouse: no index, no network."""
     return clean_environment(
-        UV_FIND_LINKS=str(wheelhouse), UV_NO_INDEX="1", UV_CACHE_DIR=str(uv_cache), UV_OFFLINE="1"
+        UV_FIND_LINKS=str(wheelhouse),
+        UV_NO_INDEX="1",
+        UV_CACHE_DIR=str(uv_cache),
+        UV_OFFLINE="1",
+        HATCH_LAMBDA_CACHE_DIR=str(layer_cache),
     )
 
 
@@ -46,7 +56,7 @@ def plugin_wheel_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def hatch_environment(tmp_path: Path, plugin_wheel_directory: Path) -> dict[str, str]:
+def hatch_environment(tmp_path: Path, plugin_wheel_directory: Path, layer_cache: Path) -> dict[str, str]:
     """An isolated Hatch: its own data, cache and config, no active env, the plugin via find-links."""
     config = tmp_path / "hatch-config.toml"
     config.write_text("", encoding="utf-8")
@@ -55,5 +65,6 @@ def hatch_environment(tmp_path: Path, plugin_wheel_directory: Path) -> dict[str,
         HATCH_CACHE_DIR=str(tmp_path / "hatch-cache"),
         HATCH_CONFIG=str(config),
         UV_FIND_LINKS=str(plugin_wheel_directory),
+        HATCH_LAMBDA_CACHE_DIR=str(layer_cache),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )

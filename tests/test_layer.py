@@ -198,11 +198,12 @@ def test_a_failed_rebuild_leaves_the_previous_layer_untouched(tmp_path, offline_
     ]
 
 
-def test_index_settings_come_from_uv_configuration_files(tmp_path, wheelhouse, uv_cache):
+def test_index_settings_come_from_uv_configuration_files(tmp_path, wheelhouse, uv_cache, layer_cache):
     root = project(tmp_path / "app", ["hlfix-pure"], 'runtime = "python3.12"')
     (root / "uv.toml").write_text(f"no-index = true\nfind-links = [{json.dumps(str(wheelhouse))}]\n")
 
-    completed = run_hatchling(root, "lambda:layer", environment=clean_environment(UV_CACHE_DIR=str(uv_cache)))
+    environment = clean_environment(UV_CACHE_DIR=str(uv_cache), HATCH_LAMBDA_CACHE_DIR=str(layer_cache))
+    completed = run_hatchling(root, "lambda:layer", environment=environment)
 
     assert completed.returncode == 0, output_of(completed)
     assert "python/hlfix_pure/__init__.py" in names_in(layer_zip(root))

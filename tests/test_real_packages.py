@@ -69,7 +69,9 @@ def build(tmp_path: Path, runtime: str, architecture: str) -> Path:
             "crunch/lambda_function.py": HANDLER,
         },
     )
-    completed = run_hatchling(root, "lambda", environment=clean_environment())
+    completed = run_hatchling(
+        root, "lambda", environment=clean_environment(HATCH_LAMBDA_CACHE_DIR=str(tmp_path / "cache"))
+    )
     assert completed.returncode == 0, output_of(completed)
     return root
 
@@ -197,7 +199,11 @@ def test_a_slim_layer_imports_everything_the_full_one_does(tmp_path):
                 "heavy/__init__.py": "",
             },
         )
-        completed = run_hatchling(root, "lambda:layer", environment=clean_environment())
+        completed = run_hatchling(
+            root,
+            "lambda:layer",
+            environment=clean_environment(HATCH_LAMBDA_CACHE_DIR=str(tmp_path / "cache")),
+        )
         assert completed.returncode == 0, output_of(completed)
         layer_zip = root / "dist" / "heavy-1.0-lambda-layer-python3.12-x86_64.zip"
         layers[flavour] = (

@@ -1,0 +1,36 @@
+"""Writing files so that readers only ever see the old file or the complete new one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def replacing(destination: Path, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path beside `destination`; on success it replaces `destination`.
+
+    On any failure the temporary file is removed and `destination` is left as it was, so a failed
+    build never leaves a half-written artifact and never destroys a good one.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
+    )
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
+        temporary.chmod(mode)
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_text(destination: Path, text: str) -> None:
+    with replacing(destination) as temporary:
+        temporary.write_text(text, encoding="utf-8")
