@@ -26,6 +26,7 @@ from hatch_lambda.interpreters import environment_variable_for, find_runtime_pyt
 from hatch_lambda.layer_cache import CachedLayer, LayerCache, cache_directory, place
 from hatch_lambda.layer_install import install_layer
 from hatch_lambda.layer_plan import LayerInputs, LayerPlan, cache_key, plan_layer
+from hatch_lambda.local_runtime import LocalFunction, can_run_here, check_handler
 from hatch_lambda.project_wheel import build_project_wheel
 from hatch_lambda.requirements import layer_requirements
 from hatch_lambda.sizes import DIRECT_UPLOAD_LIMIT, check_unzipped_total, human, largest_distributions
@@ -92,25 +93,19 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 )
             self._report_zip(written)
             self._record(config, directory, "source", manifest.zip_entry(written))
+            self._check_handler(config, directory)
             return str(destination)
 
     def build_layer(self, directory: str, **_build_data: Any) -> str:
         with self._user_errors_abort():
             config = self._validated_config()
             runtime, architecture = config.runtime, config.architecture
-            core = self.metadata.core
-            requirements = layer_requirements(
-                core.name,
-                core.dependencies,
-                core.optional_dependencies,
-                config.extras,
-                dependency_groups=self.metadata.config.get("dependency-groups"),
-                groups=config.dependency_groups,
-            )
+            requirements = self._layer_requirements(config)
             manifest_path = self._manifest_path(directory)
             if not requirements:
                 self.app.display_info("No layer zip: the project has no dependencies to put in one")
                 self._record(config, directory, "layer", None)
+                self._check_handler(config, directory)
                 return str(manifest_path)
             destination = Path(directory, f"{self.project_id}{LAYER_INFIX}{runtime.name}-{architecture}.zip")
             inputs = LayerInputs(config.installer, config.lock, config.extras, config.dependency_groups)
@@ -134,6 +129,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                         else:
                             details = self._place_cached_layer(config, directory, destination, cached)
             self._record(config, directory, "layer", {**details["entry"], "file": destination.name})
+            self._check_handler(config, directory)
             return str(destination)
 
     def _build_layer_zip(
@@ -206,6 +202,57 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         }
 
     # Helpers ----------------------------------------------------------------------------------
+
+    def _check_handler(self, config: LambdaBuilderConfig, directory: str) -> None:
+        """Import the handler from the zips now in `directory`, as Lambda would, once per pair of zips.
+
+        Both versions call this: `-t lambda:source` alone must check the new code against the layer
+        already built, and a full build must check the new layer. The pair of hashes checked last is
+        remembered, so a full build whose layer did not change checks once.
+        """
+        if config.handler is None:
+            return
+        path = self._manifest_path(directory)
+        source = manifest.current_entry(path, "source", config.runtime, config.architecture)
+        layer = manifest.current_entry(path, "layer", config.runtime, config.architecture)
+        if source is None or (layer is None and self._layer_requirements(config)):
+            return  # the other zip is not built yet; the build that writes it checks
+        pair = (source["sha256"], layer["sha256"] if layer else None)
+        if pair == getattr(self, "_checked_pair", None):
+            return
+        reason = can_run_here(config.runtime, config.architecture)
+        if reason is not None:
+            self.app.display_info(f"Skipped the handler check: {reason}")
+            return
+        checked = check_handler(
+            LocalFunction(
+                config.handler,
+                config.runtime,
+                Path(directory, source["file"]),
+                Path(directory, layer["file"]) if layer else None,
+                function_name=self.metadata.core.name,
+            )
+        )
+        self._checked_pair = pair
+        self.app.display_info(
+            f"Checked handler {checked.handler}: it imports from the zips and takes (event, context) "
+            f"on CPython {config.runtime.python_version_text} ({checked.seconds:.2f}s)"
+        )
+        if checked.runtime_provided:
+            self.app.display_info(
+                "Left to the Lambda runtime, not checked: " + ", ".join(checked.runtime_provided)
+            )
+
+    def _layer_requirements(self, config: LambdaBuilderConfig) -> list[str]:
+        core = self.metadata.core
+        return layer_requirements(
+            core.name,
+            core.dependencies,
+            core.optional_dependencies,
+            config.extras,
+            dependency_groups=self.metadata.config.get("dependency-groups"),
+            groups=config.dependency_groups,
+        )
 
     def _install_request(self, config: LambdaBuilderConfig, requirements: list[str]) -> InstallRequest:
         build_python = None

@@ -65,3 +65,29 @@ class UnreadableBinaryError(LambdaBuildError):
             f"Cannot read the binary `{path}`: {reason}. hatch-lambda cannot prove it loads on Lambda; "
             "check the package that ships it (a damaged download or a non-standard build)."
         )
+
+
+class BadHandlerError(LambdaBuildError, ValueError):
+    """A handler string Lambda's runtime would refuse ("Bad handler"); `setting` names where it was set."""
+
+    def __init__(self, handler: str, setting: str, reason: str) -> None:
+        self.handler = handler
+        self.setting = setting
+        self.reason = reason
+        super().__init__(
+            f"Bad handler {handler!r} in {setting}: {reason}. Write the module's import path inside the "
+            "source zip, a dot, then the function, e.g. `my_app.lambda_function.lambda_handler`."
+        )
+
+
+class HandlerCheckError(LambdaBuildError):
+    """The handler fails to import or cannot be called as Lambda calls it; `traceback_text` is the
+    traceback printed by the runtime's CPython that tried, with Lambda's paths (`/var/task`, `/opt`)."""
+
+    def __init__(self, handler: str, summary: str, traceback_text: str, advice: str) -> None:
+        self.handler = handler
+        self.summary = summary
+        self.traceback_text = traceback_text
+        self.advice = advice
+        details = f"\n\n{traceback_text.rstrip()}" if traceback_text.strip() else ""
+        super().__init__(f"The handler `{handler}` would fail on Lambda: {summary}{details}\n\n{advice}")

@@ -1,0 +1,361 @@
+"""`hatch-lambda`: commands that work on what `hatch build -t lambda` wrote.
+
+`hatch-lambda invoke` runs the function's handler from the built zips on this machine, the way
+Lambda's Python runtime would (see `local_runtime`), and prints Lambda's response on standard
+output; everything the handler prints, and Lambda-style END/REPORT lines, go to standard error.
+
+Exit codes: 0 the handler returned; 1 the function failed (Lambda's error JSON on standard output);
+2 a usage or configuration problem (one line on standard error saying what to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from packaging.utils import canonicalize_name
+from tomlkit.exceptions import TOMLKitError
+
+from hatch_lambda.__about__ import __version__
+from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.local_runtime import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_SECONDS,
+    HANDLER_SETTING,
+    MAX_TIMEOUT_SECONDS,
+    RUNTIME_PROVIDED_MODULES,
+    Invocation,
+    LocalFunction,
+    can_run_here,
+    invoke_handler,
+    parse_handler,
+)
+from hatch_lambda.runtimes import Runtime, runtime_named
+
+EXIT_OK = 0
+EXIT_FUNCTION_ERROR = 1
+EXIT_USAGE = 2
+
+# Lambda's memory setting, in MB.
+MEMORY_RANGE = (128, 10_240)
+
+
+class UsageError(Exception):
+    """A problem with the command line or the project; the message says what to do."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help, --version, or argparse's own usage error
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
+    run: Callable[[argparse.Namespace], int] = arguments.run
+    try:
+        return run(arguments)
+    except (UsageError, LambdaBuildError) as error:
+        print(f"hatch-lambda {arguments.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hatch-lambda", description="Work with the artifacts of `hatch build -t lambda`."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # One `_add_<command>(commands)` per sub-command; each sets `run` to its function. `publish`
+    # belongs here next to `invoke`.
+    _add_invoke(commands)
+    return parser
+
+
+# invoke -----------------------------------------------------------------------------------------
+
+
+def _add_invoke(commands: Any) -> None:
+    invoke = commands.add_parser(
+        "invoke",
+        help="run the handler from the built zips, like Lambda, without Docker",
+        description=(
+            "Run the handler from the zips `hatch build -t lambda` wrote, in a fresh CPython of the "
+            "runtime's version laid out like Lambda (read-only /var/task and /opt, Lambda's sys.path "
+            "and environment variables), and print its response as JSON."
+        ),
+    )
+    invoke.add_argument(
+        "--event", metavar="FILE|-", help="the event: a JSON file, or - for standard input (default: {})"
+    )
+    invoke.add_argument(
+        "--handler", help=f"module.function to call (default: {HANDLER_SETTING} in pyproject.toml)"
+    )
+    invoke.add_argument(
+        "--project", default=".", metavar="DIR", help="the project's directory (default: the current one)"
+    )
+    invoke.add_argument(
+        "--dist", metavar="DIR", help="where the build wrote its artifacts (default: the target's, dist)"
+    )
+    invoke.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"the function's timeout (default: {DEFAULT_TIMEOUT_SECONDS:g}, Lambda's default)",
+    )
+    invoke.add_argument(
+        "--memory",
+        type=_memory,
+        default=DEFAULT_MEMORY_MB,
+        metavar="MB",
+        help=(
+            f"the function's memory setting, as the context and environment report it; not enforced "
+            f"(default: {DEFAULT_MEMORY_MB})"
+        ),
+    )
+    invoke.add_argument(
+        "--env",
+        type=_variable,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable of the function's configuration (repeatable)",
+    )
+    invoke.set_defaults(run=_run_invoke)
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+        message = f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g} (got {text!r})"
+        raise argparse.ArgumentTypeError(message)
+    return seconds
+
+
+def _memory(text: str) -> int:
+    low, high = MEMORY_RANGE
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"must be a whole number of MB from {low} to {high} (got {text!r})")
+    return int(text)
+
+
+def _variable(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"must be NAME=VALUE (got {text!r})")
+    return name, value
+
+
+def _run_invoke(arguments: argparse.Namespace) -> int:
+    project = Path(arguments.project)
+    settings = read_project_settings(project)
+    handler, setting = _handler(arguments.handler, settings)
+    dist = Path(arguments.dist) if arguments.dist else project / settings.build_directory
+    built = read_built_artifacts(dist, settings.name)
+    reason = can_run_here(built.runtime, built.architecture)
+    if reason is not None:
+        raise UsageError(f"Cannot run {built.runtime.name} {built.architecture} on this machine: {reason}.")
+    function = LocalFunction(
+        handler,
+        built.runtime,
+        built.source_zip,
+        built.layer_zip,
+        function_name=built.project_name,
+        memory_mb=arguments.memory,
+        timeout_seconds=arguments.timeout,
+        environment=dict(arguments.env),
+        handler_setting=setting,
+    )
+    event = read_event(arguments.event)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The handler's own output is the function's log: keep it off standard output, which carries
+    # only the response, so `hatch-lambda invoke | jq` works.
+    invocation = invoke_handler(function, event, handler_stdout=_standard_error_descriptor())
+    return _print_outcome(invocation, arguments.memory)
+
+
+def _handler(option: str | None, settings: ProjectSettings) -> tuple[str, str]:
+    """The handler and the setting it came from; validated, so a bad one stops before any work."""
+    if option is not None:
+        handler, setting = option, "`--handler`"
+    elif isinstance(settings.target.get("handler"), str):
+        handler, setting = settings.target["handler"], f"{HANDLER_SETTING} in pyproject.toml"
+    else:
+        raise UsageError(
+            "No handler to call: pass `--handler my_app.lambda_function.lambda_handler`, or set "
+            f"{HANDLER_SETTING} in pyproject.toml."
+        )
+    parse_handler(handler, setting)
+    return handler, setting
+
+
+def _standard_error_descriptor() -> int | None:
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by something without a descriptor
+        return None
+
+
+def _print_outcome(invocation: Invocation, memory_mb: int) -> int:
+    error = invocation.error
+    if error is not None:
+        # What Lambda's runtime logs for a failure, before the END and REPORT lines.
+        print(f"[ERROR] {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
+        if invocation.traceback_text:
+            print(invocation.traceback_text.rstrip(), file=sys.stderr)
+    print(f"END RequestId: {invocation.request_id}", file=sys.stderr)
+    print(_report_line(invocation, memory_mb), file=sys.stderr)
+    if error is not None:
+        if invocation.missing_module in RUNTIME_PROVIDED_MODULES:
+            print(
+                f"note: `{invocation.missing_module}` comes with Lambda's runtime, which is not on this "
+                "machine: add it to `project.dependencies` to run the handler locally.",
+                file=sys.stderr,
+            )
+        print(json.dumps(error))
+        return EXIT_FUNCTION_ERROR
+    _write_response(invocation.response or b"")
+    return EXIT_OK
+
+
+def _report_line(invocation: Invocation, memory_mb: int) -> str:
+    parts = [f"REPORT RequestId: {invocation.request_id}"]
+    if invocation.duration_ms is not None:
+        parts.append(f"Duration: {invocation.duration_ms:.2f} ms")
+    parts.append(f"Memory Size: {memory_mb} MB")
+    if invocation.max_memory_mb is not None:
+        parts.append(f"Max Memory Used: {invocation.max_memory_mb} MB")
+    if invocation.init_ms is not None:
+        parts.append(f"Init Duration: {invocation.init_ms:.2f} ms")
+    return "\t".join(parts)
+
+
+def _write_response(response: bytes) -> None:
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        print(response.decode("utf-8", "replace"))
+        return
+    sys.stdout.flush()
+    stream.write(response + b"\n")
+    stream.flush()
+
+
+# Reading the project and the build --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """What `invoke` needs from pyproject.toml; empty when the directory has none."""
+
+    name: str | None
+    target: dict[str, Any]
+    build_directory: str
+
+
+def read_project_settings(project: Path) -> ProjectSettings:
+    path = project / "pyproject.toml"
+    if not path.is_file():
+        return ProjectSettings(None, {}, "dist")
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except (OSError, TOMLKitError) as error:
+        raise UsageError(f"Cannot read {path}: {error}. Fix it, or pass `--handler` and `--dist`.") from error
+    name = document.get("project", {}).get("name")
+    build = document.get("tool", {}).get("hatch", {}).get("build", {})
+    target = build.get("targets", {}).get("lambda", {})
+    directory = target.get("directory") or build.get("directory") or "dist"
+    return ProjectSettings(name if isinstance(name, str) else None, target, str(directory))
+
+
+@dataclass(frozen=True)
+class BuiltArtifacts:
+    """One manifest of `hatch build -t lambda` and the zips it lists."""
+
+    manifest: Path
+    project_name: str
+    runtime: Runtime
+    architecture: str
+    source_zip: Path
+    layer_zip: Path | None
+
+
+def read_built_artifacts(dist: Path, project_name: str | None) -> BuiltArtifacts:
+    manifest = _newest_manifest(dist, project_name)
+    rebuild = "rebuild with `hatch build -t lambda`"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        runtime = runtime_named(data["runtime"])
+        architecture = str(data["architecture"])
+        artifacts = data["artifacts"]
+        name = str(data["project"]["name"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{manifest} is not a hatch-lambda manifest ({error}): {rebuild}.") from error
+    if runtime is None:
+        raise UsageError(f"{manifest} names an unknown runtime {data['runtime']!r}: {rebuild}.")
+    source, layer = artifacts.get("source"), artifacts.get("layer")
+    if not isinstance(source, dict):
+        raise UsageError(f"{manifest} lists no source zip: build it with `hatch build -t lambda`.")
+    source_zip = _listed_file(manifest, source)
+    layer_zip = _listed_file(manifest, layer) if isinstance(layer, dict) else None
+    return BuiltArtifacts(manifest, name, runtime, architecture, source_zip, layer_zip)
+
+
+def _newest_manifest(dist: Path, project_name: str | None) -> Path:
+    manifests = sorted(dist.glob("*-lambda.json")) if dist.is_dir() else []
+    if project_name is not None:
+        manifests = [path for path in manifests if _manifest_project(path) == canonicalize_name(project_name)]
+    if not manifests:
+        whose = f" for {project_name}" if project_name else ""
+        raise UsageError(
+            f"No `*-lambda.json` manifest{whose} in {dist}: run `hatch build -t lambda` first "
+            "(or point `--dist` at the build's directory)."
+        )
+    # Several versions built into one directory: the newest build is the one being worked on.
+    return max(manifests, key=lambda path: path.stat().st_mtime)
+
+
+def _manifest_project(path: Path) -> str | None:
+    try:
+        return canonicalize_name(json.loads(path.read_text(encoding="utf-8"))["project"]["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _listed_file(manifest: Path, entry: dict[str, Any]) -> Path:
+    path = manifest.parent / str(entry.get("file"))
+    if not path.is_file():
+        message = f"{path.name}, listed in {manifest.name}, is missing: run `hatch build -t lambda` again."
+        raise UsageError(message)
+    return path
+
+
+def read_event(source: str | None) -> str:
+    """The event's JSON text: from a file, from standard input (`-`), or `{}`."""
+    if source is None:
+        return "{}"
+    if source == "-":
+        text, where = sys.stdin.read(), "standard input"
+    else:
+        try:
+            text, where = Path(source).read_text(encoding="utf-8"), source
+        except OSError as error:
+            raise UsageError(f"Cannot read the event file {source}: {error.strerror}.") from error
+    try:
+        json.loads(text)
+    except ValueError as error:
+        message = f"The event in {where} is not JSON ({error}); Lambda passes events as JSON."
+        raise UsageError(message) from error
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,896 @@
+"""Runs a handler from the built zips on this machine, the way Lambda's Python runtime runs it.
+
+The zips are laid out as Lambda lays them out (the source zip in a task directory like
+`/var/task`, the layer in an opt directory like `/opt`) and made read-only. A fresh CPython of the
+runtime's version then runs a small bootstrap with `-I -S -B -u`: no environment variables of
+Python's, no user site, no site-packages of the host, no bytecode written, unbuffered output. The
+bootstrap puts the task directory, the layer's `python/lib/python3.X/site-packages` and the layer's
+`python/` before the interpreter's standard library (Lambda's `sys.path` order), refuses writes to
+the read-only tree with Lambda's `EROFS` error, and either checks that the handler imports and takes
+`(event, context)` (at build time) or calls it with an event (`hatch-lambda invoke`). It reports
+through a JSON file in a separate writable directory, so whatever the handler prints reaches the
+user untouched.
+
+Only a host that can load the layer's binaries can do this: Linux on the target's machine, a glibc
+at least as new as the runtime's, and a CPython of the runtime's exact version. `can_run_here` says
+why not otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hatch_lambda.errors import BadHandlerError, HandlerCheckError, LambdaBuildError, UvNotFoundError
+from hatch_lambda.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.runtimes import Runtime, machine_of
+from hatch_lambda.uv_installer import find_uv
+
+HANDLER_SETTING = "`tool.hatch.build.targets.lambda.handler`"
+
+# What Lambda's Python runtimes bundle in their own paths, after the function's code and layers:
+# the SDK and what it needs. A handler may import these without shipping them, so the build-time
+# check stands in a placeholder for any of them that neither zip holds.
+RUNTIME_PROVIDED_MODULES = ("boto3", "botocore", "dateutil", "jmespath", "s3transfer", "six", "urllib3")
+
+# Lambda's defaults for a new function, and the ceilings of its configuration.
+DEFAULT_MEMORY_MB = 128
+DEFAULT_TIMEOUT_SECONDS = 3.0
+MAX_TIMEOUT_SECONDS = 900.0
+DEFAULT_REGION = "us-east-1"
+# AWS documentation's example account, for an ARN that is plainly not a real one.
+EXAMPLE_ACCOUNT = "123456789012"
+
+# Importing the handler's module is Lambda's init phase; locally the first import of a large layer
+# can be slow (a cold file cache), so the allowance is generous.
+INIT_ALLOWANCE_SECONDS = 120.0
+
+# Where the temporary layout's directories appear in messages: the paths Lambda would print.
+LAMBDA_PATHS = {"task": "/var/task", "opt": "/opt", "runtime": "/var/runtime"}
+
+_HOST_MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+# The handler string ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandlerName:
+    """`my_app.lambda_function.lambda_handler`: the module's import path, then the function."""
+
+    text: str
+    module: str
+    function: str
+
+
+def parse_handler(text: str, setting: str = HANDLER_SETTING) -> HandlerName:
+    """Split a handler string the way Lambda's runtime does, refusing what it would call a bad handler.
+
+    Lambda accepts any non-blank string of at most 128 characters and splits it at its last dot; a
+    `/` in the module part stands for a dot. `setting` names where the string came from.
+    """
+    if not text or any(character.isspace() for character in text):
+        raise BadHandlerError(text, setting, "it must be one word, without spaces")
+    if len(text) > 128:
+        raise BadHandlerError(text, setting, "Lambda allows at most 128 characters")
+    module, dot, function = text.rpartition(".")
+    if not dot or not module or not function:
+        raise BadHandlerError(text, setting, "it needs a module and a function, joined by a dot")
+    module = module.replace("/", ".")
+    if "" in module.split("."):
+        raise BadHandlerError(text, setting, f"`{module}` is not a module path (an empty part between dots)")
+    return HandlerName(text, module, function)
+
+
+# Can this machine run the target? --------------------------------------------------------------
+
+
+def can_run_here(runtime: Runtime, architecture: str) -> str | None:
+    """None when this machine can run `runtime` on `architecture`, else the reason it cannot."""
+    mismatch = _host_mismatch(runtime, architecture)
+    if mismatch is not None:
+        return mismatch
+    if _find_python(runtime) is None:
+        return _no_python(runtime)
+    return None
+
+
+def _no_python(runtime: Runtime) -> str:
+    version = runtime.python_version_text
+    return (
+        f"no CPython {version} was found on this machine (install one with `uv python install {version}` "
+        f"or `pyenv install {version}`, or point `{environment_variable_for(runtime)}` at its executable)"
+    )
+
+
+def _host_mismatch(runtime: Runtime, architecture: str) -> str | None:
+    system = platform.system()
+    if system != "Linux":
+        return f"Lambda runs Linux and this machine runs {system}"
+    machine = platform.machine()
+    machine = _HOST_MACHINE_ALIASES.get(machine, machine)
+    wanted = machine_of(architecture)
+    if machine != wanted:
+        return f"this machine is {machine} and the target is {architecture} ({wanted})"
+    glibc = _host_glibc()
+    if glibc is None:
+        return "this machine's C library is not glibc, so the layer's manylinux binaries cannot load here"
+    if glibc < runtime.glibc:
+        return (
+            f"this machine has glibc {glibc[0]}.{glibc[1]}, older than the {runtime.glibc_text} of "
+            f"{runtime.name} ({runtime.operating_system}), so the layer's binaries may not load here"
+        )
+    return None
+
+
+def _host_glibc() -> tuple[int, int] | None:
+    try:
+        # "glibc 2.36"; packaging reads the same value for its manylinux checks.
+        name, version = (os.confstr("CS_GNU_LIBC_VERSION") or "").split()
+        major, minor = version.split(".")[:2]
+        return (int(major), int(minor)) if name == "glibc" else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _find_python(runtime: Runtime) -> str | None:
+    try:
+        uv: str | None = find_uv()
+    except UvNotFoundError:
+        uv = None  # pyenv's versions and HATCH_LAMBDA_PYTHON_3_X still work without it
+    return find_runtime_python(runtime, uv)
+
+
+# The function and the layout --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    """A Lambda function as it would run from the built zips."""
+
+    handler: str
+    runtime: Runtime
+    source_zip: Path | None
+    layer_zip: Path | None
+    function_name: str = "local-function"
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    # Set after Lambda's own variables, so they can be overridden (a region, a table name).
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # Where `handler` came from, for the message when it is malformed.
+    handler_setting: str = HANDLER_SETTING
+
+
+@dataclass(frozen=True)
+class LambdaLayout:
+    """A temporary directory laid out like a Lambda execution environment."""
+
+    root: Path
+
+    @property
+    def task(self) -> Path:
+        return self.root / "task"
+
+    @property
+    def opt(self) -> Path:
+        return self.root / "opt"
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.root / "runtime"
+
+    @property
+    def scratch(self) -> Path:
+        """Writable, outside the read-only tree: the bootstrap's request, event and result."""
+        return self.root / "invocation"
+
+    def sys_path(self, runtime: Runtime) -> list[str]:
+        """Lambda's order: function code, the layer's versioned site-packages, the layer's python/."""
+        return [str(self.task), str(self.opt / runtime.site_packages), str(self.opt / "python")]
+
+    def as_lambda_paths(self, text: str) -> str:
+        """`text` with this layout's directories shown as Lambda's (`/var/task`, `/opt`)."""
+        for name, lambda_path in LAMBDA_PATHS.items():
+            text = text.replace(str(self.root / name), lambda_path)
+        return text
+
+
+@contextmanager
+def lambda_layout(source_zip: Path | None, layer_zip: Path | None) -> Iterator[LambdaLayout]:
+    """Extract the zips like Lambda (source → task, layer → opt), read-only, removed on exit."""
+    layout = LambdaLayout(Path(tempfile.mkdtemp(prefix="hatch-lambda-run-")).resolve())
+    try:
+        for archive, directory in ((source_zip, layout.task), (layer_zip, layout.opt)):
+            directory.mkdir()
+            if archive is not None:
+                _extract(archive, directory)
+        layout.runtime_dir.mkdir()
+        (layout.runtime_dir / "bootstrap.py").write_text(_BOOTSTRAP, encoding="utf-8")
+        layout.scratch.mkdir()
+        for directory in (layout.task, layout.opt, layout.runtime_dir):
+            _set_write_bits(directory, writable=False)
+        yield layout
+    finally:
+        _set_write_bits(layout.root, writable=True)
+        shutil.rmtree(layout.root, ignore_errors=True)
+
+
+def _extract(archive: Path, directory: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            opened.extractall(directory)
+    except (OSError, zipfile.BadZipFile) as error:
+        message = f"Cannot extract {archive}: {error}. Build it again with `hatch build -t lambda`."
+        raise LambdaBuildError(message) from error
+
+
+def _set_write_bits(top: Path, *, writable: bool) -> None:
+    # Permission bits stop an ordinary user; root ignores them, which is why the bootstrap also
+    # refuses writes itself. Directories are walked top-down so a restored one can be emptied.
+    for directory, _subdirectories, files in os.walk(top):
+        for path in (directory, *(os.path.join(directory, name) for name in files)):
+            mode = stat.S_IMODE(os.lstat(path).st_mode)
+            if not os.path.islink(path):
+                os.chmod(path, mode | stat.S_IWUSR if writable else mode & ~0o222)
+
+
+# Checking and invoking --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandlerCheck:
+    """A handler that imported from the zips and takes `(event, context)`."""
+
+    handler: str
+    python: str
+    seconds: float
+    # Modules of Lambda's runtime (boto3 ...) the handler imports without shipping them: not checked.
+    runtime_provided: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one local invoke gave: Lambda's response body, or Lambda's error payload."""
+
+    request_id: str
+    response: bytes | None
+    error: dict[str, Any] | None
+    # The full traceback of a failure, as Lambda's runtime logs it; empty on success.
+    traceback_text: str = ""
+    # The module a failed import could not find, if that is what failed.
+    missing_module: str | None = None
+    init_ms: float | None = None
+    duration_ms: float | None = None
+    max_memory_mb: int | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None
+
+
+def check_handler(function: LocalFunction, *, python: str | None = None) -> HandlerCheck:
+    """Import the handler from the zips like Lambda, and check it is callable with (event, context).
+
+    Raises `HandlerCheckError` with the child interpreter's traceback when it is not. `python` is a
+    CPython of the runtime's version; found like `can_run_here` finds it when not given.
+    """
+    name = parse_handler(function.handler, function.handler_setting)
+    python = python or _require_python(function.runtime)
+    started = time.monotonic()
+    with lambda_layout(function.source_zip, function.layer_zip) as layout:
+        run = _run_bootstrap(function, layout, python, "check", "{}", capture=True)
+    if run.outcome is None:
+        raise HandlerCheckError(function.handler, run.failure, run.output, _CRASH_ADVICE)
+    if not run.outcome["ok"]:
+        raise _check_failure(function, name, run.outcome)
+    provided = tuple(run.outcome.get("runtime_provided", ()))
+    return HandlerCheck(function.handler, python, time.monotonic() - started, provided)
+
+
+def invoke_handler(
+    function: LocalFunction, event_json: str, *, python: str | None = None, handler_stdout: int | None = None
+) -> Invocation:
+    """Call the handler with `event_json` and a Lambda-like context; return what Lambda would.
+
+    The handler's standard error is this process's; its standard output goes to `handler_stdout` (a
+    file descriptor; None: this process's standard output).
+    """
+    parse_handler(function.handler, function.handler_setting)
+    python = python or _require_python(function.runtime)
+    with lambda_layout(function.source_zip, function.layer_zip) as layout:
+        run = _run_bootstrap(function, layout, python, "invoke", event_json, stdout=handler_stdout)
+    if run.outcome is None:
+        return Invocation(
+            run.request_id, None, _error_payload(run.failure_type, run.failure, run.request_id), run.output
+        )
+    outcome = run.outcome
+    if outcome["ok"]:
+        return Invocation(run.request_id, _response_bytes(outcome), None, **_timings(outcome))
+    error = _error_payload(outcome["errorType"], outcome["errorMessage"], run.request_id)
+    error["stackTrace"] = outcome.get("stackTrace", [])
+    traceback_text = str(outcome.get("traceback", ""))
+    missing = outcome.get("missing_module")
+    return Invocation(run.request_id, None, error, traceback_text, missing, **_timings(outcome))
+
+
+def _timings(outcome: dict[str, Any]) -> dict[str, Any]:
+    return {key: outcome.get(key) for key in ("init_ms", "duration_ms", "max_memory_mb")}
+
+
+def _require_python(runtime: Runtime) -> str:
+    python = _find_python(runtime)
+    if python is None:
+        raise LambdaBuildError(f"Cannot run the handler locally: {_no_python(runtime)}")
+    return python
+
+
+def _error_payload(error_type: str, message: str, request_id: str) -> dict[str, Any]:
+    """Lambda's error response, with its keys in the runtime's order."""
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": []}
+
+
+def _response_bytes(outcome: dict[str, Any]) -> bytes:
+    if "response_hex" in outcome:  # the handler returned bytes: Lambda passes them through as is
+        return bytes.fromhex(outcome["response_hex"])
+    return str(outcome["response"]).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _BootstrapRun:
+    request_id: str
+    outcome: dict[str, Any] | None
+    output: str = ""
+    failure: str = ""
+    failure_type: str = ""
+
+
+def _run_bootstrap(
+    function: LocalFunction,
+    layout: LambdaLayout,
+    python: str,
+    mode: str,
+    event_json: str,
+    *,
+    capture: bool = False,
+    stdout: int | None = None,
+) -> _BootstrapRun:
+    request_id = str(uuid.uuid4())
+    environment = _lambda_environment(function, layout, python)
+    request = {
+        "mode": mode,
+        "handler": function.handler,
+        "sys_path": layout.sys_path(function.runtime),
+        "read_only": [str(layout.task), str(layout.opt), str(layout.runtime_dir)],
+        "runtime_provided": list(RUNTIME_PROVIDED_MODULES) if mode == "check" else [],
+        "event": str(layout.scratch / "event.json"),
+        "result": str(layout.scratch / "result.json"),
+        "request_id": request_id,
+        "timeout_ms": int(function.timeout_seconds * 1000),
+        "invoked_function_arn": (
+            f"arn:aws:lambda:{environment['AWS_REGION']}:{EXAMPLE_ACCOUNT}:function:{function.function_name}"
+        ),
+    }
+    (layout.scratch / "event.json").write_text(event_json, encoding="utf-8")
+    request_path = layout.scratch / "request.json"
+    request_path.write_text(json.dumps(request), encoding="utf-8")
+    command = [python, "-I", "-S", "-B", "-u", str(layout.runtime_dir / "bootstrap.py"), str(request_path)]
+    limit = INIT_ALLOWANCE_SECONDS + (function.timeout_seconds + 5 if mode == "invoke" else 0)
+    try:
+        completed = subprocess.run(
+            command,
+            cwd=layout.task,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else stdout,
+            stderr=subprocess.STDOUT if capture else None,
+            encoding="utf-8",
+            errors="replace",
+            timeout=limit,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        output = layout.as_lambda_paths(_decoded(expired.stdout))
+        doing = "importing the module" + (" and running the handler" if mode == "invoke" else "")
+        failure = f"Task timed out after {limit:.2f} seconds ({doing})"
+        return _BootstrapRun(request_id, None, output, failure, "Sandbox.Timedout")
+    output = layout.as_lambda_paths(completed.stdout or "")
+    outcome = _read_outcome(layout)
+    if outcome is None:
+        failure = f"Runtime exited with error: exit status {completed.returncode}, before reporting"
+        return _BootstrapRun(request_id, None, output, failure, "Runtime.ExitError")
+    return _BootstrapRun(request_id, outcome, output)
+
+
+def _decoded(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode("utf-8", "replace")
+    return output or ""
+
+
+def _read_outcome(layout: LambdaLayout) -> dict[str, Any] | None:
+    try:
+        outcome = json.loads((layout.scratch / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(outcome, dict):
+        return None
+    # Error texts name Lambda's paths; the handler's own response is left exactly as it returned it.
+    for key in ("errorMessage", "traceback"):
+        if isinstance(outcome.get(key), str):
+            outcome[key] = layout.as_lambda_paths(outcome[key])
+    if isinstance(outcome.get("stackTrace"), list):
+        outcome["stackTrace"] = [layout.as_lambda_paths(str(line)) for line in outcome["stackTrace"]]
+    return outcome
+
+
+def _lambda_environment(function: LocalFunction, layout: LambdaLayout, python: str) -> dict[str, str]:
+    """The variables Lambda's Python runtimes set, pointing into the layout."""
+    today = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+    library_path = [str(layout.task), str(layout.task / "lib"), str(layout.opt / "lib")]
+    if os.environ.get("LD_LIBRARY_PATH"):  # what this machine's interpreter may need to start
+        library_path.insert(0, os.environ["LD_LIBRARY_PATH"])
+    environment = {
+        "_HANDLER": function.handler,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime.name}",
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[$LATEST]{uuid.uuid4().hex}",
+        "AWS_REGION": DEFAULT_REGION,
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
+        "LAMBDA_TASK_ROOT": str(layout.task),
+        "LAMBDA_RUNTIME_DIR": str(layout.runtime_dir),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PATH": os.pathsep.join(
+            [str(Path(python).parent), "/usr/local/bin", "/usr/bin", "/bin", str(layout.opt / "bin")]
+        ),
+        "LD_LIBRARY_PATH": os.pathsep.join(library_path),
+    }
+    environment.update(function.environment)
+    return environment
+
+
+# Messages for a failed check ---------------------------------------------------------------------
+
+_CRASH_ADVICE = (
+    "The interpreter stopped without reporting: a native extension may have crashed, or the module "
+    "ended the process (`os._exit`). Its output is above; `hatch-lambda invoke` runs it the same way."
+)
+
+
+def _check_failure(function: LocalFunction, name: HandlerName, outcome: dict[str, Any]) -> HandlerCheckError:
+    summary = f"{outcome['errorType']}: {outcome['errorMessage']}"
+    advice = _advice(function, name, outcome)
+    return HandlerCheckError(function.handler, summary, outcome.get("traceback", ""), advice)
+
+
+def _advice(function: LocalFunction, name: HandlerName, outcome: dict[str, Any]) -> str:
+    kind = outcome.get("kind")
+    missing = outcome.get("missing_module")
+    shipped = _top_level_names(function.source_zip)
+    if kind == "import" and missing and (name.module == missing or name.module.startswith(missing + ".")):
+        listed = ", ".join(f"`{top}`" for top in shipped) or "nothing"
+        return (
+            f"The source zip has no module `{missing}` (at its root: {listed}). The handler setting is "
+            "the module's import path inside the source zip, then the function's name."
+        )
+    if kind == "import" and missing and missing.partition(".")[0] in shipped:
+        return (
+            f"`{missing}` is imported but the source zip has no such module: the project's wheel leaves "
+            "it out (see `tool.hatch.build.targets.wheel`), or the import names it wrongly."
+        )
+    if kind == "import" and missing:
+        return (
+            f"`{missing}` is imported but is in neither the source zip nor the layer: add the "
+            "distribution that provides it to `project.dependencies` (or to an extra the target builds)."
+        )
+    if outcome.get("errno") == 30:  # EROFS
+        return (
+            "Lambda's task and layer directories are read-only; only /tmp is writable. Write to "
+            "`tempfile.gettempdir()` instead."
+        )
+    return _ADVICE_BY_KIND.get(str(kind), _ADVICE_BY_KIND["init"]).format(
+        module=name.module, function=name.function, version=function.runtime.python_version_text
+    )
+
+
+_ADVICE_BY_KIND = {
+    "import": "The module, or something it imports, could not be imported with CPython {version}.",
+    "builtin": "`{module}` starts with a module built into CPython, which Lambda refuses: rename yours.",
+    "syntax": "CPython {version}, the runtime's Python, cannot compile the module.",
+    "attribute": "Module `{module}` has no `{function}`: check the function's name in the handler setting.",
+    "not-callable": "Lambda calls `{function}(event, context)`: `{function}` must be a function.",
+    "signature": "Lambda calls the handler with two positional arguments: `def {function}(event, context):`.",
+    "coroutine": (
+        "Lambda's Python runtime calls the handler without awaiting it: make `{function}` a plain "
+        "function and run the coroutine inside it with `asyncio.run(...)`."
+    ),
+    "init": (
+        "Importing `{module}` raised: every cold start on Lambda would fail the same way. Code that runs "
+        "at import sees only the zips, the variables Lambda itself sets (not the function's own "
+        "configuration) and a read-only task directory."
+    ),
+}
+
+
+def _top_level_names(source_zip: Path | None) -> list[str]:
+    if source_zip is None:
+        return []
+    with zipfile.ZipFile(source_zip) as opened:
+        roots = {entry.split("/")[0] for entry in opened.namelist()}
+    # Packages (directories) and modules; the .dist-info and data files are not importable names.
+    return sorted(root.removesuffix(".py") for root in roots if root.endswith(".py") or "." not in root)
+
+
+# The bootstrap ----------------------------------------------------------------------------------
+# Runs inside the runtime's CPython (3.9 and up) with nothing but the standard library, as
+# `<layout>/runtime/bootstrap.py <request.json>`. It mirrors awslambdaric's `_get_handler`, error
+# payloads and `LambdaContext`, so messages read as Lambda's own.
+
+_BOOTSTRAP = r'''
+import errno
+import importlib
+import importlib.abc
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import types
+
+_INIT_STARTED = time.monotonic()
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# Audit events that change the file system, and which of their arguments are the paths changed.
+_PATH_EVENTS = {
+    "os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.link": (1,),
+    "os.symlink": (1,), "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,), "os.utime": (0,),
+}
+_HIDDEN_FILES = {os.path.abspath(__file__), importlib.__file__}
+_REPORTED = threading.Lock()
+
+
+class _Fault(Exception):
+    def __init__(self, error_type, message, kind, error=None, **extra):
+        super().__init__(message)
+        self.report = _report(error_type, message, kind, error, **extra)
+
+
+def _report(error_type, message, kind, error=None, stack=None, **extra):
+    report = {"ok": False, "kind": kind, "errorType": error_type, "errorMessage": message}
+    report["stackTrace"] = stack if stack is not None else []
+    report["traceback"] = _traceback_text(error) if error is not None else ""
+    if isinstance(error, OSError) and error.errno is not None:
+        report["errno"] = error.errno
+    report.update(extra)
+    return report
+
+
+def _user_frames(error):
+    frames = traceback.extract_tb(error.__traceback__)
+    kept = [frame for frame in frames
+            if frame.filename not in _HIDDEN_FILES and not frame.filename.startswith("<frozen importlib")]
+    return traceback.StackSummary.from_list(kept)
+
+
+def _traceback_text(error):
+    formatted = traceback.TracebackException(type(error), error, error.__traceback__)
+    formatted.stack = _user_frames(error)
+    return "".join(formatted.format())
+
+
+def _forbid_writes_under(roots):
+    """Lambda's task and layer directories are on a read-only file system; refuse writes the same way."""
+    roots = tuple(os.path.realpath(root) for root in roots)
+
+    def refuse(path):
+        if isinstance(path, int):
+            return
+        try:
+            shown = os.fsdecode(os.fspath(path))
+        except TypeError:
+            return
+        real = os.path.realpath(shown)
+        if any(real == root or real.startswith(root + os.sep) for root in roots):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), shown)
+
+    def hook(event, arguments):
+        if event == "open":
+            if arguments[2] & _WRITE_FLAGS:
+                refuse(arguments[0])
+        elif event in _PATH_EVENTS:
+            for index in _PATH_EVENTS[event]:
+                refuse(arguments[index])
+
+    sys.addaudithook(hook)
+
+
+class _StubType(type):
+    """A stand-in for anything of Lambda's bundled SDK: every attribute and call gives another one."""
+
+    def __getattr__(cls, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _stub(cls.__module__, name)
+
+    def __call__(cls, *arguments, **keywords):
+        return cls
+
+
+def _stub(module, name):
+    return _StubType(name, (Exception,), {"__module__": module})
+
+
+class _StubModule(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _stub(self.__name__, name)
+
+
+class _RuntimeProvided(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on `sys.meta_path`, like the runtime's own paths last on `sys.path`."""
+
+    def __init__(self, names):
+        self.names = set(names)
+        self.used = set()
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] not in self.names:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, is_package=True)
+
+    def create_module(self, spec):
+        return _StubModule(spec.name)
+
+    def exec_module(self, module):
+        self.used.add(module.__name__.partition(".")[0])
+
+
+def _load(handler):
+    """awslambdaric's `_get_handler`: the same split, checks, error types and messages."""
+    module_name, _, function_name = handler.rpartition(".")
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        message = "Cannot use built-in module {} as a handler module".format(module_name)
+        raise _Fault("Runtime.BuiltInModuleConflict", message, "builtin")
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as error:
+        message = "Unable to import module '{}': {}".format(module_name, error)
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        raise _Fault("Runtime.ImportModuleError", message, "import", error, missing_module=missing)
+    except SyntaxError as error:
+        message = "Syntax error in module '{}': {}".format(module_name, error)
+        trace = ['  File "%s" Line %s\n    %s' % (error.filename, error.lineno, error.text)]
+        raise _Fault("Runtime.UserCodeSyntaxError", message, "syntax", error, stack=trace)
+    try:
+        return getattr(module, function_name)
+    except AttributeError as error:
+        message = "Handler '{}' missing on module '{}'".format(function_name, module_name)
+        raise _Fault("Runtime.HandlerNotFound", message, "attribute", error)
+
+
+def _check(function, handler):
+    import inspect
+
+    function_name = handler.rpartition(".")[2]
+    if not callable(function):
+        message = "'{}' object is not callable".format(type(function).__name__)
+        return _report("TypeError", message, "not-callable", traceback=_where(function, handler, message))
+    if inspect.iscoroutinefunction(function):
+        message = "{} is a coroutine function; Lambda would return the coroutine unawaited".format(handler)
+        where = _where(function, handler, message)
+        return _report("Runtime.MarshalError", message, "coroutine", traceback=where)
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None  # a builtin or extension callable without a signature: nothing more to check
+    try:
+        signature.bind("event", "context")
+    except TypeError as error:
+        message = "{}{} cannot be called with (event, context): {}".format(function_name, signature, error)
+        return _report("TypeError", message, "signature", traceback=_where(function, handler, message))
+    return None
+
+
+def _where(function, handler, message):
+    """Where the handler is defined, in a traceback's words, for failures that raise nothing."""
+    import inspect
+
+    try:
+        lines, number = inspect.getsourcelines(function)
+        path = inspect.getsourcefile(function)
+    except (OSError, TypeError):
+        import reprlib
+
+        return "{} = {}\nTypeError: {}\n".format(handler, reprlib.repr(function), message)
+    return '  File "{}", line {}\n    {}\nTypeError: {}\n'.format(path, number, lines[0].strip(), message)
+
+
+class CognitoIdentity(object):
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __init__(self):
+        self.cognito_identity_id = None
+        self.cognito_identity_pool_id = None
+
+
+class LambdaContext(object):
+    """The attributes of awslambdaric's context; `memory_limit_in_mb` is a string there too."""
+
+    def __init__(self, request):
+        self.aws_request_id = request["request_id"]
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = request["invoked_function_arn"]
+        self.tenant_id = None
+        self.client_context = None
+        self.identity = CognitoIdentity()
+        self._deadline_ms = int(time.time() * 1000) + request["timeout_ms"]
+
+    def get_remaining_time_in_millis(self):
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def log(self, message):
+        sys.stdout.write(str(message))
+
+    def __repr__(self):
+        return "LambdaContext([aws_request_id={},function_name={},function_version={}])".format(
+            self.aws_request_id, self.function_name, self.function_version
+        )
+
+
+class _RequestIdFilter(logging.Filter):
+    def __init__(self, request_id):
+        super().__init__()
+        self.request_id = request_id
+
+    def filter(self, record):
+        record.aws_request_id = self.request_id
+        return True
+
+
+def _setup_logging(request_id):
+    """Lambda's runtime installs this handler on the root logger before importing the function."""
+    logging.Formatter.converter = time.gmtime
+    handler = logging.StreamHandler(sys.stdout)
+    handler.terminator = ""
+    handler.setFormatter(logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+    ))
+    handler.addFilter(_RequestIdFilter(request_id))
+    logging.getLogger().addHandler(handler)
+
+
+def _json_default(value):
+    import decimal
+
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError("Object of type {} is not JSON serializable".format(type(value).__name__))
+
+
+def _max_memory_mb():
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # kilobytes on Linux
+
+
+def _invoke(function, request, init_ms):
+    context = LambdaContext(request)
+    try:
+        with open(request["event"], encoding="utf-8") as stream:
+            event = json.load(stream)
+    except ValueError as error:
+        return _report("Runtime.UnmarshalError", "Unable to unmarshal input: {}".format(error), "event")
+    seconds = request["timeout_ms"] / 1000.0
+    watchdog = threading.Timer(seconds, _time_out, (request, seconds))
+    watchdog.daemon = True
+    started = time.monotonic()
+    watchdog.start()
+    try:
+        response = function(event, context)
+    except BaseException as error:  # Lambda reports whatever the handler raises, SystemExit included
+        report = _handler_error(error, request["request_id"])
+    else:
+        report = _marshal(response)
+    watchdog.cancel()
+    duration_ms = (time.monotonic() - started) * 1000
+    report.update(init_ms=init_ms, duration_ms=duration_ms, max_memory_mb=_max_memory_mb())
+    return report
+
+
+def _handler_error(error, request_id):
+    if isinstance(error, SystemExit):
+        message = "RequestId: {} Error: Runtime exited with error: exit status {}"
+        message = message.format(request_id, error.code)
+        return _report("Runtime.ExitError", message, "handler", error)
+    stack = traceback.format_list(_user_frames(error))
+    missing = error.name if isinstance(error, ModuleNotFoundError) else None
+    return _report(type(error).__name__, str(error), "handler", error, stack=stack, missing_module=missing)
+
+
+def _marshal(response):
+    if isinstance(response, (bytes, bytearray)):
+        return {"ok": True, "response_hex": bytes(response).hex()}
+    try:
+        return {"ok": True, "response": json.dumps(response, default=_json_default, ensure_ascii=False)}
+    except (TypeError, ValueError) as error:
+        message = "Unable to marshal response: {}".format(error)
+        return _report("Runtime.MarshalError", message, "handler")
+
+
+def _time_out(request, seconds):
+    message = "Task timed out after {:.2f} seconds".format(seconds)
+    report = {"ok": False, "kind": "timeout", "errorType": "Sandbox.Timedout", "errorMessage": message}
+    report["traceback"] = ""
+    _write_result(request, report)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _write_result(request, report):
+    if not _REPORTED.acquire(blocking=False):
+        return
+    with open(request["result"], "w", encoding="utf-8") as stream:
+        json.dump(report, stream, ensure_ascii=False)
+
+
+def main():
+    with open(sys.argv[1], encoding="utf-8") as stream:
+        request = json.load(stream)
+    script_directory = os.path.dirname(os.path.abspath(__file__))
+    standard_library = [entry for entry in sys.path if entry and os.path.abspath(entry) != script_directory]
+    sys.path[:] = request["sys_path"] + standard_library
+    _forbid_writes_under(request["read_only"])
+    finder = _RuntimeProvided(request["runtime_provided"])
+    sys.meta_path.append(finder)
+    _setup_logging(request["request_id"])
+    try:
+        function = _load(request["handler"])
+    except _Fault as fault:
+        report = fault.report
+    except BaseException as error:  # anything the module raised while being imported
+        stack = traceback.format_list(_user_frames(error))
+        report = _report(type(error).__name__, str(error), "init", error, stack=stack)
+    else:
+        init_ms = (time.monotonic() - _INIT_STARTED) * 1000
+        if request["mode"] == "check":
+            report = _check(function, request["handler"]) or {"ok": True}
+            report["runtime_provided"] = sorted(finder.used)
+        else:
+            report = _invoke(function, request, init_ms)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _write_result(request, report)
+    # Lambda freezes the process after the response; threads the function started must not keep
+    # this one alive, and exit handlers would not run there either.
+    os._exit(0)
+
+
+main()
+'''

@@ -1,0 +1,260 @@
+"""`hatch-lambda invoke`, run as users run it: the installed console script, on real built zips."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hatch_lambda.local_runtime import can_run_here
+from hatch_lambda.runtimes import runtime_named
+from tests.helpers import clean_environment, output_of, run_hatchling, write_project
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "hatch-lambda"
+
+ORDERS = """\
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import hlfix_pure
+
+
+def shout(event, context):
+    print("shouting", event["text"])
+    return {"said": hlfix_pure.shout(event["text"])}
+
+
+def describe(event, context):
+    return {
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "aws_request_id": context.aws_request_id,
+        "invoked_function_arn": context.invoked_function_arn,
+        "log_group_name": context.log_group_name,
+        "log_stream_name": context.log_stream_name,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+    }
+
+
+def where(event, context):
+    return {
+        "task_root": os.environ["LAMBDA_TASK_ROOT"],
+        "cwd": os.getcwd(),
+        "sys_path": sys.path,
+        "handler_variable": os.environ["_HANDLER"],
+        "execution_env": os.environ["AWS_EXECUTION_ENV"],
+        "table": os.environ.get("TABLE_NAME"),
+    }
+
+
+def reject(event, context):
+    raise ValueError("order " + str(event["order"]) + " has no lines")
+
+
+def save(event, context):
+    Path(__file__).with_name("orders.json").write_text("[]")
+
+
+def slow(event, context):
+    time.sleep(30)
+"""
+
+
+@pytest.fixture
+def built_app(tmp_path, offline_environment) -> Path:
+    """`orders-app` built for python3.12 x86_64, the handlers above in `orders_app/handlers.py`."""
+    python312 = runtime_named("python3.12")
+    assert python312 is not None
+    if platform.machine() != "x86_64":
+        pytest.skip("these tests build x86_64 zips and run them here")
+    reason = can_run_here(python312, "x86_64")
+    if reason is not None:  # not Linux, an older glibc than Amazon Linux 2023's, or no CPython 3.12
+        pytest.skip(reason)
+    root = write_project(
+        tmp_path / "orders-app",
+        {
+            "pyproject.toml": """
+                [project]
+                name = "orders-app"
+                version = "2.0"
+                dependencies = ["hlfix-pure"]
+
+                [tool.hatch.build.targets.wheel]
+                packages = ["orders_app"]
+
+                [tool.hatch.build.targets.lambda]
+                runtime = "python3.12"
+            """,
+            "orders_app/__init__.py": "",
+            "orders_app/handlers.py": ORDERS,
+        },
+    )
+    completed = run_hatchling(root, "lambda", environment=offline_environment)
+    assert completed.returncode == 0, output_of(completed)
+    return root
+
+
+def invoke(project: Path, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), "invoke", *arguments],
+        cwd=project,
+        env=clean_environment(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_invoke_prints_the_handlers_result_for_the_event(built_app):
+    (built_app / "event.json").write_text('{"text": "ship it"}')
+
+    completed = invoke(built_app, "--handler", "orders_app.handlers.shout", "--event", "event.json")
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"said": "SHIP IT!"}
+    # The handler's own output is the function's log, on standard error, like the END/REPORT lines.
+    assert "shouting ship it" in completed.stderr
+    assert "REPORT RequestId: " in completed.stderr
+
+
+def test_the_context_carries_lambdas_attributes(built_app):
+    completed = invoke(
+        built_app, "--handler", "orders_app.handlers.describe", "--memory", "512", "--timeout", "10"
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    context = json.loads(completed.stdout)
+    assert context["function_name"] == "orders-app"
+    assert context["function_version"] == "$LATEST"
+    # A string, as awslambdaric reads it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
+    assert context["memory_limit_in_mb"] == "512"
+    assert uuid.UUID(context["aws_request_id"]).version == 4
+    assert context["invoked_function_arn"].startswith("arn:aws:lambda:us-east-1:")
+    assert context["invoked_function_arn"].endswith(":function:orders-app")
+    assert context["log_group_name"] == "/aws/lambda/orders-app"
+    assert "/[$LATEST]" in context["log_stream_name"]
+    assert 0 < context["remaining_ms"] <= 10_000
+
+
+def test_the_function_runs_from_the_task_root_with_lambdas_path_and_variables(built_app):
+    completed = invoke(built_app, "--handler", "orders_app.handlers.where", "--env", "TABLE_NAME=orders")
+
+    assert completed.returncode == 0, completed.stderr
+    seen = json.loads(completed.stdout)
+    task_root = seen["task_root"]
+    assert seen["cwd"] == task_root
+    opt = str(Path(task_root).parent / "opt")
+    assert seen["sys_path"][:3] == [
+        task_root,
+        f"{opt}/python/lib/python3.12/site-packages",
+        f"{opt}/python",
+    ]
+    assert not [entry for entry in seen["sys_path"][3:] if "site-packages" in entry]
+    assert seen["handler_variable"] == "orders_app.handlers.where"
+    assert seen["execution_env"] == "AWS_Lambda_python3.12"
+    assert seen["table"] == "orders"
+    assert not Path(task_root).exists(), "the temporary layout is removed after the invoke"
+
+
+def test_the_handler_comes_from_pyproject_and_the_event_from_standard_input(built_app):
+    pyproject = built_app / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'handler = "orders_app.handlers.shout"\n', encoding="utf-8")
+
+    completed = invoke(built_app, "--event", "-", stdin='{"text": "from stdin"}')
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"said": "FROM STDIN!"}
+
+
+def test_a_handler_exception_exits_1_with_lambdas_error_json(built_app):
+    (built_app / "event.json").write_text('{"order": 42}')
+
+    completed = invoke(built_app, "--handler", "orders_app.handlers.reject", "--event", "event.json")
+
+    assert completed.returncode == 1
+    error = json.loads(completed.stdout)
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "order 42 has no lines"
+    assert uuid.UUID(error["requestId"])
+    raising = '    raise ValueError("order " + str(event["order"]) + " has no lines")'
+    line = ORDERS.splitlines().index(raising) + 1
+    assert error["stackTrace"] == [
+        f'  File "/var/task/orders_app/handlers.py", line {line}, in reject\n{raising}\n'
+    ]
+    assert "[ERROR] ValueError: order 42 has no lines" in completed.stderr
+    assert "Traceback (most recent call last):" in completed.stderr
+
+
+def test_writing_beside_the_code_fails_like_on_lambda(built_app):
+    completed = invoke(built_app, "--handler", "orders_app.handlers.save")
+
+    assert completed.returncode == 1
+    error = json.loads(completed.stdout)
+    assert error["errorType"] == "OSError"
+    assert error["errorMessage"] == "[Errno 30] Read-only file system: '/var/task/orders_app/orders.json'"
+
+
+def test_a_handler_running_past_its_timeout_is_stopped(built_app):
+    completed = invoke(built_app, "--handler", "orders_app.handlers.slow", "--timeout", "1")
+
+    assert completed.returncode == 1
+    error = json.loads(completed.stdout)
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"] == "Task timed out after 1.00 seconds"
+
+
+def test_without_a_build_it_says_to_build_first(tmp_path):
+    project = write_project(
+        tmp_path / "unbuilt", {"pyproject.toml": '[project]\nname = "unbuilt"\nversion = "1.0"\n'}
+    )
+
+    completed = invoke(project, "--handler", "unbuilt.handler.main")
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    (line,) = completed.stderr.splitlines()
+    assert "No `*-lambda.json` manifest for unbuilt in dist" in line
+    assert "run `hatch build -t lambda` first" in line
+
+
+def test_a_target_this_machine_cannot_run_exits_2_with_the_reason(built_app):
+    (manifest,) = (built_app / "dist").glob("*-lambda.json")
+    data = json.loads(manifest.read_text())
+    data["architecture"] = "arm64"
+    manifest.write_text(json.dumps(data))
+
+    completed = invoke(built_app, "--handler", "orders_app.handlers.shout")
+
+    assert completed.returncode == 2
+    assert "Cannot run python3.12 arm64 on this machine: this machine is x86_64" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--handler", "shout"], "Bad handler 'shout' in `--handler`"),
+        ([], "No handler to call: pass `--handler"),
+        (["--handler", "orders_app.handlers.shout", "--event", "missing.json"], "Cannot read the event file"),
+        (
+            ["--handler", "orders_app.handlers.shout", "--event", "-"],
+            "The event in standard input is not JSON",
+        ),
+    ],
+)
+def test_usage_problems_exit_2_with_one_line(built_app, arguments, message):
+    completed = invoke(built_app, *arguments, stdin="{not json")
+
+    assert completed.returncode == 2
+    (line,) = completed.stderr.splitlines()
+    assert message in line
