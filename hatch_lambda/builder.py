@@ -7,6 +7,7 @@ and records both in the manifest.
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from hatchling.builders.utils import get_reproducible_timestamp
 
 from hatch_lambda import manifest, runtimes
 from hatch_lambda.archive import FileToPack, WrittenZip, ZipDateTime, write_reproducible_zip, zip_date_time
+from hatch_lambda.bytecode import FUNCTION_ROOT, LAYER_ROOT, compile_bytecode, runtime_python
 from hatch_lambda.config import LambdaBuilderConfig
 from hatch_lambda.errors import LambdaBuildError, PlatformProofError
 from hatch_lambda.install_request import InstallRequest
@@ -87,10 +89,12 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                         "Left out of the source zip (Lambda cannot use scripts, data or headers): "
                         + ", ".join(plan.left_out)
                     )
-                self._check_unzipped_total(config, directory, source_size=_unzipped(plan.files))
-                written = write_reproducible_zip(
-                    destination, plan.files, fixed_date_time=self._fixed_date_time()
-                )
+                files = [
+                    *plan.files,
+                    *self._bytecode(config, plan.files, import_root="", extracted_to=FUNCTION_ROOT),
+                ]
+                self._check_unzipped_total(config, directory, source_size=_unzipped(files))
+                written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
             self._report_zip(written)
             self._record(config, directory, "source", manifest.zip_entry(written))
             self._check_handler(config, directory)
@@ -152,6 +156,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             self.app.display_warning(warning)
         distributions = installed_distributions(target)
         files = self._slimmed(config, files_to_pack(target, config.layer_prefix))
+        files += self._bytecode(config, files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
         self._check_unzipped_total(config, directory, layer_size=_unzipped(files))
         written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
         largest = largest_distributions(files, owners_by_record(target), config.layer_prefix)
@@ -197,7 +202,10 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             "allow-sdist": config.allow_sdist,
             "slim": config.slim,
             "slim-exclude": config.slim_exclude,
-            "compile-bytecode": config.compile_bytecode,
+            # Bytecode bytes can differ between patch releases of one CPython minor version.
+            "compile-bytecode": _python_version(self._bytecode_python(config))
+            if config.compile_bytecode
+            else False,
             "date": self._fixed_date_time(),
         }
 
@@ -298,6 +306,39 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             )
         return config
 
+    def _bytecode(
+        self, config: LambdaBuilderConfig, files: list[FileToPack], *, import_root: str, extracted_to: str
+    ) -> list[FileToPack]:
+        """Unchecked-hash `.pyc` files for `compile-bytecode`: Lambda can never write `__pycache__`."""
+        if not config.compile_bytecode:
+            return []
+        compiled = compile_bytecode(
+            files,
+            python=self._bytecode_python(config),
+            python_version=config.runtime.python_version,
+            import_root=import_root,
+            extracted_to=extracted_to,
+        )
+        if compiled.uncompilable:
+            shown = ", ".join(f"{item.archive_path} ({item.reason})" for item in compiled.uncompilable[:10])
+            more = f" and {len(compiled.uncompilable) - 10} more" if len(compiled.uncompilable) > 10 else ""
+            self.app.display_warning(
+                f"{len(compiled.uncompilable)} files do not compile for CPython "
+                f"{config.runtime.python_version_text} and ship without bytecode: {shown}{more}"
+            )
+        self.app.display_info(
+            f"Compiled {len(compiled.pyc_files)} modules to unchecked-hash bytecode "
+            f"({human(_unzipped(compiled.pyc_files))})"
+        )
+        return compiled.pyc_files
+
+    def _bytecode_python(self, config: LambdaBuilderConfig) -> str:
+        found: str | None = getattr(self, "_found_bytecode_python", None)
+        if found is None:
+            found = runtime_python(config.runtime, find_uv())
+            self._found_bytecode_python = found
+        return found
+
     def _slimmed(self, config: LambdaBuilderConfig, files: list[FileToPack]) -> list[FileToPack]:
         if not (config.slim or config.slim_exclude):
             return files
@@ -378,3 +419,10 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
 
 def _unzipped(files: list[FileToPack]) -> int:
     return sum(file.unzipped_size for file in files)
+
+
+def _python_version(python: str) -> str:
+    probe = subprocess.run(
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    )
+    return probe.stdout.strip()
