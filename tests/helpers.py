@@ -11,6 +11,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+from hatch_lambda.uv_installer import find_uv
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 FIXTURES = REPOSITORY / "fixtures"
 PYPROJECT_HEAD = """\
@@ -152,3 +154,32 @@ def invoke_like_lambda(
     assert completed.returncode == 0, completed.stderr
     result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
     return result
+
+
+def compile_lock(
+    root: Path, requirements: str, output: str, environment: dict[str, str], *flags: str
+) -> None:
+    """Write a lock the way a user would, with uv itself, for python3.12 on x86_64 Lambda."""
+    (root / "requirements.in").write_text(requirements)
+    completed = subprocess.run(
+        [
+            find_uv(),
+            "pip",
+            "compile",
+            "requirements.in",
+            "-o",
+            output,
+            "--python-version",
+            "3.12",
+            "--python-platform",
+            "x86_64-manylinux_2_34",
+            "--quiet",
+            *flags,
+        ],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from hatch_lambda.uv_installer import find_uv
-from tests.helpers import find_cpython, output_of, run_hatchling, write_project
+from tests.helpers import compile_lock, find_cpython, output_of, run_hatchling, write_project
 
 
 def project(root: Path, dependencies: list[str], table: str = "", extra_tables: str = "") -> Path:
@@ -218,35 +216,6 @@ def test_deprecated_runtimes_build_with_a_dated_warning(tmp_path, offline_enviro
     assert completed.returncode == 0, output_of(completed)
     assert f"Lambda runtime {runtime} is deprecated since {date}" in output_of(completed)
     assert layer_packages(root)["hlfix-native"] == "1.0"
-
-
-def compile_lock(
-    root: Path, requirements: str, output: str, environment: dict[str, str], *flags: str
-) -> None:
-    """Write a lock the way a user would, with uv itself, for python3.12 on x86_64 Lambda."""
-    (root / "requirements.in").write_text(requirements)
-    completed = subprocess.run(
-        [
-            find_uv(),
-            "pip",
-            "compile",
-            "requirements.in",
-            "-o",
-            output,
-            "--python-version",
-            "3.12",
-            "--python-platform",
-            "x86_64-manylinux_2_34",
-            "--quiet",
-            *flags,
-        ],
-        cwd=root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
 
 
 def test_a_pylock_installs_its_pins_without_resolving_again(tmp_path, offline_environment):

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from hatch_lambda.layer_cache import KEEP_ENTRIES, LayerCache
-from hatch_lambda.uv_installer import find_uv
-from tests.helpers import output_of, run_hatchling, write_project
+from tests.helpers import compile_lock, output_of, run_hatchling, write_project
 
 LAYER = "cached_app-1.0-lambda-layer-python3.12-x86_64.zip"
 
@@ -87,29 +86,8 @@ def test_any_option_that_changes_the_bytes_changes_the_key(tmp_path, offline_env
 def test_with_a_lock_a_cached_build_needs_no_index_at_all(tmp_path, offline_environment, wheelhouse):
     local_wheels = shutil.copytree(wheelhouse, tmp_path / "wheels")
     root = project(tmp_path / "app", 'lock = "pylock.toml"')
-    (root / "requirements.in").write_text("hlfix-pure\nhlfix-tool\n")
     environment = {**offline_environment, "UV_FIND_LINKS": str(local_wheels)}
-    compiled = subprocess.run(
-        [
-            find_uv(),
-            "pip",
-            "compile",
-            "requirements.in",
-            "-o",
-            "pylock.toml",
-            "--python-version",
-            "3.12",
-            "--python-platform",
-            "x86_64-manylinux_2_34",
-            "--quiet",
-        ],
-        cwd=root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert compiled.returncode == 0, compiled.stderr
+    compile_lock(root, "hlfix-pure\nhlfix-tool\n", "pylock.toml", environment)
     assert run_hatchling(root, "lambda:layer", environment=environment).returncode == 0
 
     shutil.rmtree(local_wheels)  # the lock's wheels and the whole index are gone
