@@ -4,8 +4,12 @@
 Lambda's Python runtime would (see `local_runtime`), and prints Lambda's response on standard
 output; everything the handler prints, and Lambda-style END/REPORT lines, go to standard error.
 
-Exit codes: 0 the handler returned; 1 the function failed (Lambda's error JSON on standard output);
-2 a usage or configuration problem (one line on standard error saying what to do).
+`hatch-lambda publish` publishes them with boto3 (see `publisher`): progress on standard error,
+the results (ARNs) on standard output, as JSON with `--json`.
+
+Exit codes: 0 the handler returned, or publishing finished; 1 the function failed (Lambda's error
+JSON on standard output), or an AWS call failed midway; 2 a usage or configuration problem, or a
+function the build does not fit (one line on standard error saying what to do).
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     # One `_add_<command>(commands)` per sub-command; each sets `run` to its function. `publish`
     # belongs here next to `invoke`.
     _add_invoke(commands)
+    _add_publish(commands)
     return parser
 
 
@@ -247,6 +252,81 @@ def _write_response(response: bytes) -> None:
     sys.stdout.flush()
     stream.write(response + b"\n")
     stream.flush()
+
+
+# publish ----------------------------------------------------------------------------------------
+
+
+def _add_publish(commands: Any) -> None:
+    publish = commands.add_parser(
+        "publish",
+        help="publish the layer and function code to AWS Lambda, uploading only what changed",
+        description=(
+            "Publish what `hatch build -t lambda` wrote: a new layer version only when the layer's "
+            "bytes changed, each function's code only when its CodeSha256 differs, the layer list "
+            "updated in place, and optionally a version and alias. Settings come from "
+            "[tool.hatch.publish.lambda] in pyproject.toml; options given here win. Credentials and "
+            "region come from boto3's usual chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."
+        ),
+    )
+    publish.add_argument(
+        "artifacts",
+        nargs="*",
+        type=Path,
+        metavar="DIR|MANIFEST",
+        help="the build directory or its *-lambda.json manifest (default: the target's directory)",
+    )
+    publish.add_argument(
+        "--project", default=".", metavar="DIR", help="the project's directory (default: the current one)"
+    )
+    publish.add_argument("--layer-name", help="the layer to publish the dependencies as")
+    publish.add_argument(
+        "--function-name",
+        action="append",
+        metavar="NAME",
+        help="a function to update (repeatable; replaces the configured list)",
+    )
+    publish.add_argument("--s3-bucket", help="upload zips through this bucket (required above 50 MB)")
+    publish.add_argument("--s3-prefix", help="key prefix inside the bucket")
+    publish.add_argument("--alias", help="publish a version and point this alias at it")
+    publish.add_argument(
+        "--dry-run", action="store_true", default=None, help="print the plan; upload and change nothing"
+    )
+    publish.add_argument(
+        "--json", action="store_true", default=None, help="print the results as JSON on standard output"
+    )
+    publish.set_defaults(run=_run_publish)
+
+
+def _run_publish(arguments: argparse.Namespace) -> int:
+    from hatch_lambda.errors import AwsCallError  # noqa: PLC0415
+    from hatch_lambda.publish_inputs import read_project  # noqa: PLC0415
+    from hatch_lambda.publisher import publish_project  # noqa: PLC0415
+
+    project = Path(arguments.project)
+    given = {
+        "layer-name": arguments.layer_name,
+        "function-name": arguments.function_name,
+        "s3-bucket": arguments.s3_bucket,
+        "s3-prefix": arguments.s3_prefix,
+        "alias": arguments.alias,
+        "dry-run": arguments.dry_run,
+        "json": arguments.json,
+    }
+    options = {key: value for key, value in given.items() if value is not None}
+    tables = [read_project(project).publish_table, options]
+    try:
+        outcome, settings = publish_project(
+            project, list(arguments.artifacts), tables, report=lambda line: print(line, file=sys.stderr)
+        )
+    except AwsCallError as error:
+        print(f"hatch-lambda publish: {error}", file=sys.stderr)
+        return EXIT_FUNCTION_ERROR
+    if settings.json_output:
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        print("\n".join(outcome.summary_lines()))
+    return EXIT_OK
 
 
 # Reading the project and the build --------------------------------------------------------------

@@ -91,3 +91,19 @@ class HandlerCheckError(LambdaBuildError):
         self.advice = advice
         details = f"\n\n{traceback_text.rstrip()}" if traceback_text.strip() else ""
         super().__init__(f"The handler `{handler}` would fail on Lambda: {summary}{details}\n\n{advice}")
+
+
+class PublishError(LambdaBuildError):
+    """Publishing cannot start or continue: a setting, the manifest, or a check of the functions."""
+
+
+class AwsCallError(PublishError):
+    """An AWS call failed midway; what was published before it stays valid, and a rerun completes."""
+
+    def __init__(self, step: str, code: str, message: str) -> None:
+        self.step = step
+        self.code = code
+        super().__init__(
+            f"{step} failed: {code}: {message}\nEverything published before this step is valid; "
+            "run the same command again to finish."
+        )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPOSITORY, clean_environment
+from tests.publish_support import aws, moto_server  # noqa: F401 - one moto server per session
 from tests.wheelfactory import refused_wheelhouse, standard_wheelhouse
 
 
