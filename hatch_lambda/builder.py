@@ -47,6 +47,13 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
 
     PLUGIN_NAME = "lambda"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # One builder runs every version of a `hatch build -t lambda`: what it learnt once is kept.
+        self._checked_pair: tuple[str, str | None] | None = None
+        self._deprecation_shown = False
+        self._found_bytecode_python: str | None = None
+
     @classmethod
     def get_config_class(cls) -> type[LambdaBuilderConfig]:
         return LambdaBuilderConfig
@@ -226,7 +233,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         if source is None or (layer is None and self._layer_requirements(config)):
             return  # the other zip is not built yet; the build that writes it checks
         pair = (source["sha256"], layer["sha256"] if layer else None)
-        if pair == getattr(self, "_checked_pair", None):
+        if pair == self._checked_pair:
             return
         reason = can_run_here(config.runtime, config.architecture)
         if reason is not None:
@@ -298,7 +305,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise
-        if runtime.deprecated_on and not getattr(self, "_deprecation_shown", False):
+        if runtime.deprecated_on and not self._deprecation_shown:
             self._deprecation_shown = True
             self.app.display_warning(
                 f"Lambda runtime {runtime.name} is deprecated since {runtime.deprecated_on}: AWS will block "
@@ -333,11 +340,9 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         return compiled.pyc_files
 
     def _bytecode_python(self, config: LambdaBuilderConfig) -> str:
-        found: str | None = getattr(self, "_found_bytecode_python", None)
-        if found is None:
-            found = runtime_python(config.runtime, find_uv())
-            self._found_bytecode_python = found
-        return found
+        if self._found_bytecode_python is None:
+            self._found_bytecode_python = runtime_python(config.runtime, find_uv())
+        return self._found_bytecode_python
 
     def _slimmed(self, config: LambdaBuilderConfig, files: list[FileToPack]) -> list[FileToPack]:
         if not (config.slim or config.slim_exclude):
