@@ -366,10 +366,13 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         path = self._manifest_path(directory)
         parts = {}
         for artifact, label, given in (("source", "source zip", source_size), ("layer", "layer", layer_size)):
+            if given is not None:
+                parts[label] = given
+                continue
+            # The other zip, as the manifest records it while it is still on disk.
             entry = manifest.current_entry(path, artifact, config.runtime, config.architecture)
-            size = given if given is not None else (int(entry["unzipped_size"]) if entry else None)
-            if size is not None:
-                parts[label] = size
+            if entry is not None:
+                parts[label] = int(entry["unzipped_size"])
         if config.other_layers_size:
             parts["other layers (other-layers-size)"] = config.other_layers_size
         check_unzipped_total(parts)
