@@ -14,6 +14,7 @@ from hatchling.builders.config import BuilderConfig
 from packaging.utils import canonicalize_name
 
 from hatch_lambda import runtimes
+from hatch_lambda.local_runtime import parse_handler
 from hatch_lambda.runtimes import Runtime
 
 LAYOUTS = ("python", "site-packages")
@@ -187,18 +188,11 @@ class LambdaBuilderConfig(BuilderConfig):
         value = self.target_config.get("handler")
         if value is None:
             return None
-        module, _, function = value.rpartition(".") if isinstance(value, str) else ("", "", "")
-        if (
-            not module
-            or not function.isidentifier()
-            or not all(part.isidentifier() for part in module.split("."))
-        ):
-            message = (
-                f"Field {self._field('handler')} must be a Lambda handler string, "
-                f"`package.module.function` (got {value!r})"
-            )
-            raise ValueError(message)
-        return str(value)
+        if not isinstance(value, str):
+            message = f"Field {self._field('handler')} must be a string, `package.module.function`"
+            raise TypeError(message)
+        # The one rule for handler strings, the one the build-time check and `invoke` apply too.
+        return parse_handler(value, self._field("handler")).text
 
     @cached_property
     def layout(self) -> str:

@@ -277,10 +277,6 @@ class Invocation:
     duration_ms: float | None = None
     max_memory_mb: int | None = None
 
-    @property
-    def succeeded(self) -> bool:
-        return self.error is None
-
 
 def check_handler(function: LocalFunction, *, python: str | None = None) -> HandlerCheck:
     """Import the handler from the zips like Lambda, and check it is callable with (event, context).

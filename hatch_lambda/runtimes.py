@@ -88,12 +88,6 @@ def uv_python_platform(runtime: Runtime, architecture: str) -> str:
     return f"{machine_of(architecture)}-{_UV_PLATFORM_SUFFIX_FOR_GLIBC[runtime.glibc]}"
 
 
-def manylinux_platform_tag(runtime: Runtime, architecture: str) -> str:
-    """The PEP 600 tag naming the runtime's glibc ceiling, e.g. `manylinux_2_34_x86_64`."""
-    major, minor = runtime.glibc
-    return f"manylinux_{major}_{minor}_{machine_of(architecture)}"
-
-
 def platform_tags(runtime: Runtime, architecture: str) -> list[str]:
     """Every platform tag whose wheels load on the runtime, newest glibc first.
 
