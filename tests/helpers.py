@@ -11,6 +11,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+from hatch_lambda.interpreters import find_runtime_python
+from hatch_lambda.runtimes import runtime_named
 from hatch_lambda.uv_installer import find_uv
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -85,27 +87,9 @@ def extract(archive: Path, destination: Path) -> Path:
 
 
 def find_cpython(minor: str) -> str | None:
-    """A working CPython `3.minor`: pyenv's versions directory first, then PATH (skipping dead shims)."""
-    candidates: list[str] = []
-    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    versions = Path(pyenv_root, "versions")
-    if versions.is_dir():
-        candidates += [
-            str(path / "bin" / "python") for path in sorted(versions.glob(f"{minor}.*"), reverse=True)
-        ]
-    on_path = shutil.which(f"python{minor}")
-    if on_path:
-        candidates.append(on_path)
-    for candidate in candidates:
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == minor:
-            return candidate
-    return None
+    """A working CPython `3.minor`, found the way hatch-lambda finds a runtime's interpreter."""
+    runtime = runtime_named(f"python{minor}")
+    return find_runtime_python(runtime, find_uv()) if runtime else None
 
 
 LAMBDA_BOOTSTRAP = """

@@ -53,6 +53,40 @@ def project(root, lambda_table: str, requires_python: str = ">=3.9", extra: str 
             "Field `tool.hatch.build.targets.lambda.extras` names `aws`, which is not a group of "
             "`project.optional-dependencies`",
         ),
+        ('installer = "poetry"', "Field `tool.hatch.build.targets.lambda.installer` must be one of: uv, pip"),
+        (
+            'lock = "pylock.toml"',
+            "Field `tool.hatch.build.targets.lambda.lock` names `pylock.toml`, "
+            "which does not exist in the project",
+        ),
+        ("slim = 1", "Field `tool.hatch.build.targets.lambda.slim` must be a boolean"),
+        (
+            'compile-bytecode = "yes"',
+            "Field `tool.hatch.build.targets.lambda.compile-bytecode` must be a boolean",
+        ),
+        (
+            'slim-exclude = "tests/*"',
+            "Field `tool.hatch.build.targets.lambda.slim-exclude` must be an array of strings",
+        ),
+        (
+            "exclude-packages = [1]",
+            "Field `tool.hatch.build.targets.lambda.exclude-packages` must be an array of strings",
+        ),
+        (
+            'allow-sdist = "x"',
+            "Field `tool.hatch.build.targets.lambda.allow-sdist` must be an array of strings",
+        ),
+        (
+            "other-layers-size = -5",
+            "Field `tool.hatch.build.targets.lambda.other-layers-size` must be a whole number of bytes "
+            "(got -5)",
+        ),
+        (
+            'handler = "lambda_handler"',
+            "Bad handler 'lambda_handler' in `tool.hatch.build.targets.lambda.handler`: "
+            "it needs a module and a function, joined by a dot",
+        ),
+        ("handler = 3", "Field `tool.hatch.build.targets.lambda.handler` must be a string"),
         (
             'packages = ["conf_app"]',
             "Field `tool.hatch.build.targets.lambda.packages` has no effect: the source zip holds exactly "

@@ -1,0 +1,61 @@
+"""Finding a CPython of a runtime's exact version: explicit setting, uv's discovery, pyenv."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hatch_lambda.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.runtimes import runtime_named
+from hatch_lambda.uv_installer import find_uv
+
+PYTHON312 = runtime_named("python3.12")
+
+
+def pyenv_python(version: str) -> Path:
+    found = sorted(
+        Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "versions").glob(f"{version}.*")
+    )
+    if not found:
+        pytest.skip(f"no pyenv CPython {version} here")
+    return found[-1] / "bin" / "python"
+
+
+def test_the_explicit_variable_wins_when_it_runs_the_right_version(tmp_path, monkeypatch):
+    assert PYTHON312 is not None
+    real = pyenv_python("3.12")
+    link = tmp_path / "my-python3.12"
+    link.symlink_to(real)
+    monkeypatch.setenv(environment_variable_for(PYTHON312), str(link))
+
+    assert environment_variable_for(PYTHON312) == "HATCH_LAMBDA_PYTHON_3_12"
+    assert find_runtime_python(PYTHON312, find_uv()) == str(link)
+
+
+def test_an_interpreter_of_another_version_or_a_dead_shim_is_passed_over(tmp_path, monkeypatch):
+    assert PYTHON312 is not None
+    pyenv_python("3.12")
+    # Like a pyenv shim for a version that is not selected: it exists and exits 127.
+    shim = tmp_path / "python3.12"
+    shim.write_text("#!/bin/sh\nexit 127\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv(environment_variable_for(PYTHON312), str(shim))
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+
+    found = find_runtime_python(PYTHON312, find_uv())
+
+    assert found is not None and found != str(shim)
+    assert Path(found).resolve() != shim.resolve()
+
+
+def test_nothing_found_for_a_version_this_machine_lacks(monkeypatch):
+    runtime = runtime_named("python3.14")
+    assert runtime is not None
+    if find_runtime_python(runtime, find_uv()) is not None or shutil.which("python3.14"):
+        pytest.skip("this machine has a CPython 3.14")
+    monkeypatch.setenv(environment_variable_for(runtime), str(pyenv_python("3.12")))
+
+    assert find_runtime_python(runtime, find_uv()) is None
