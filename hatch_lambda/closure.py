@@ -8,7 +8,6 @@ walk meets. Metadata comes from the installed `.dist-info` directories; markers 
 
 from __future__ import annotations
 
-import email.parser
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,13 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from hatch_lambda.installed_tree import dist_info_headers
+
 
 @dataclass(frozen=True)
 class InstalledMetadata:
     name: str
+    version: str
     dist_info: Path
     requires: list[str]
 
@@ -34,13 +36,13 @@ class Walk:
 
 
 def installed_metadata(target: Path) -> dict[NormalizedName, InstalledMetadata]:
-    parser = email.parser.Parser()
     found = {}
     for dist_info in sorted(target.glob("*.dist-info")):
-        metadata = parser.parsestr((dist_info / "METADATA").read_text(encoding="utf-8"), headersonly=True)
+        metadata = dist_info_headers(dist_info, "METADATA")
         name = str(metadata["Name"])
+        requires = [str(line) for line in metadata.get_all("Requires-Dist") or []]
         found[canonicalize_name(name)] = InstalledMetadata(
-            name, dist_info, metadata.get_all("Requires-Dist") or []
+            name, str(metadata["Version"]), dist_info, requires
         )
     return found
 

@@ -11,6 +11,7 @@ import email.parser
 import os
 import shutil
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 from hatch_lambda.archive import FileToPack, zip_date_time
@@ -46,12 +47,16 @@ def files_to_pack(target: Path, prefix: str) -> list[FileToPack]:
     return files
 
 
+def dist_info_headers(dist_info: Path, name: str) -> Message:
+    """The headers of a `.dist-info` file in email form: `METADATA` or `WHEEL`."""
+    return email.parser.Parser().parsestr((dist_info / name).read_text(encoding="utf-8"), headersonly=True)
+
+
 def installed_distributions(target: Path) -> list[InstalledDistribution]:
-    parser = email.parser.Parser()
     distributions = []
     for dist_info in sorted(target.glob("*.dist-info")):
-        metadata = parser.parsestr((dist_info / "METADATA").read_text(encoding="utf-8"), headersonly=True)
-        wheel = parser.parsestr((dist_info / "WHEEL").read_text(encoding="utf-8"), headersonly=True)
+        metadata = dist_info_headers(dist_info, "METADATA")
+        wheel = dist_info_headers(dist_info, "WHEEL")
         distributions.append(
             InstalledDistribution(
                 name=str(metadata["Name"]),

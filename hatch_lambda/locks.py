@@ -34,7 +34,6 @@ Evaluating PEP 751 markers (`'dev' in dependency_groups`) needs packaging 25 or 
 
 from __future__ import annotations
 
-import email.parser
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -50,6 +49,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from hatch_lambda import runtimes
+from hatch_lambda.closure import installed_metadata
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.runtimes import Runtime
 
@@ -197,12 +197,7 @@ def unmet_dependencies(target: Path, runtime: Runtime, architecture: str, *, pro
     """
     project = canonicalize_name(project_name)
     environment: MarkerEnvironment = dict(runtimes.marker_environment(runtime, architecture))
-    parser = email.parser.Parser()
-    installed: dict[str, tuple[str, list[str]]] = {}
-    for dist_info in sorted(target.glob("*.dist-info")):
-        metadata = parser.parsestr((dist_info / "METADATA").read_text(encoding="utf-8"), headersonly=True)
-        requires = [str(line) for line in metadata.get_all("Requires-Dist") or []]
-        installed[canonicalize_name(str(metadata["Name"]))] = (str(metadata["Version"]), requires)
+    installed = {name: (item.version, item.requires) for name, item in installed_metadata(target).items()}
     problems: list[str] = []
     for name, (version, requires) in installed.items():
         for line in requires:

@@ -9,7 +9,6 @@ needing no newer glibc than the runtime has. Mach-O and PE files never load on L
 
 from __future__ import annotations
 
-import email.parser
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from packaging.tags import parse_tag
 from hatch_lambda import runtimes
 from hatch_lambda.archive import FileToPack
 from hatch_lambda.binaries import FORMAT_HEAD_SIZE, binary_format, read_elf
-from hatch_lambda.installed_tree import owners_by_record
+from hatch_lambda.installed_tree import dist_info_headers, owners_by_record
 from hatch_lambda.runtimes import Runtime
 
 _FOREIGN_FORMATS = {"mach-o": "a macOS (Mach-O) binary", "pe": "a Windows (PE) binary"}
@@ -63,12 +62,9 @@ def check_files_to_pack(files: Iterable[FileToPack], runtime: Runtime, architect
 
 def _check_wheel_tags(target: Path, runtime: Runtime, architecture: str) -> list[Violation]:
     accepted = runtimes.compatible_wheel_tags(runtime, architecture)
-    parser = email.parser.Parser()
     violations = []
     for wheel_file in sorted(target.glob("*.dist-info/WHEEL")):
-        declared = (
-            parser.parsestr(wheel_file.read_text(encoding="utf-8"), headersonly=True).get_all("Tag") or []
-        )
+        declared = dist_info_headers(wheel_file.parent, "WHEEL").get_all("Tag") or []
         tags = {tag for text in declared for tag in parse_tag(text.strip())}
         if tags & accepted:
             continue
