@@ -56,7 +56,7 @@ def install_with_pip(request: InstallRequest, target: Path) -> tuple[InstallSumm
         resolved=installed + len(removed),
         installed=installed,
         seconds=time.monotonic() - started,
-        platform=", ".join(runtimes.platform_tags(request.runtime, request.architecture)[:1]) + ", ...",
+        platform=_platforms_shown(request),
     )
     return summary, removed
 
@@ -124,3 +124,8 @@ def _correct_for_target(request: InstallRequest, target: Path) -> list[str]:
             remove_distribution(target, metadata.dist_info)
             removed.append(metadata.name)
     return removed
+
+
+def _platforms_shown(request: InstallRequest) -> str:
+    tags = runtimes.platform_tags(request.runtime, request.architecture)
+    return f"pip, {tags[0]} and {len(tags) - 1} older tags"

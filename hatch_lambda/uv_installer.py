@@ -20,7 +20,6 @@ from hatch_lambda import runtimes
 from hatch_lambda.errors import UvNotFoundError
 from hatch_lambda.install_request import InstallRequest, InstallSummary, install_error
 
-_RESOLVED = re.compile(r"Resolved (\d+) packages?")
 _INSTALLED = re.compile(r"Installed (\d+) packages?")
 # uv's resolver explanations name the package that could not be satisfied in a handful of forms.
 _CULPRIT = re.compile(
@@ -51,7 +50,13 @@ def find_uv() -> str:
 
 
 def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
-    """`uv pip install --target` for the runtime: resolves (unless given a lock) and installs."""
+    """`uv pip install --target` for the runtime, of the lock `layer_plan` prepared: no resolution.
+
+    The resolved count is the plan's: uv prints none when it installs a lock.
+    """
+    if request.locked_arguments is None:
+        message = "uv installs the layer from a planned lock: call layer_plan.plan_layer first"
+        raise ValueError(message)
     with tempfile.TemporaryDirectory(prefix="hatch-lambda-uv-") as scratch:
         command = [
             find_uv(),
@@ -60,14 +65,13 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
             "--target",
             str(target),
             *_target_arguments(request, Path(scratch)),
-            *_requirements_arguments(request, Path(scratch)),
+            *request.locked_arguments,
         ]
         started = time.monotonic()
         completed = _run(command, request)
-    resolved = _RESOLVED.search(completed.stderr)
     installed = _INSTALLED.search(completed.stderr)
     return InstallSummary(
-        resolved=int(resolved.group(1)) if resolved else 0,
+        resolved=0,
         installed=int(installed.group(1)) if installed else 0,
         seconds=time.monotonic() - started,
         platform=runtimes.uv_python_platform(request.runtime, request.architecture),
@@ -134,12 +138,6 @@ def _source_builds(request: InstallRequest) -> list[str]:
 def _excluded(request: InstallRequest) -> list[str]:
     # The project itself never lands in its layer, even if a dependency depends back on it.
     return [request.project_name, *request.exclude_packages]
-
-
-def _requirements_arguments(request: InstallRequest, scratch: Path) -> list[str]:
-    if request.locked_arguments is not None:
-        return request.locked_arguments
-    return ["--requirements", str(_write_lines(scratch / "requirements.in", request.requirements))]
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
