@@ -726,7 +726,11 @@ def measure(recipe: Recipe, root: Path, cache: Path, cache_state: str, marker: s
 
 def startup_seconds(environment: dict[str, str], cwd: Path) -> float:
     """What a `python -m hatchling` process pays before building: interpreter and imports."""
-    command = [sys.executable, "-c", "import hatchling.cli, hatchling.builders.wheel, hatch_lambda.builder"]
+    command = [
+        sys.executable,
+        "-c",
+        "import hatchling.cli, hatchling.builders.wheel, hatch_lambda.build.builder",
+    ]
     return statistics.median(run(command, cwd=cwd, environment=environment)[0] for _ in range(5))
 
 

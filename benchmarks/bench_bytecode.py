@@ -7,7 +7,7 @@ Run from the repository root with an interpreter where hatch-lambda is installed
 requests, pydantic, cryptography and numpy are installed for python3.12 on x86_64 the way the layer
 build installs them (`uv pip install --target --python-version 3.12 --python-platform
 x86_64-manylinux_2_34 --only-binary :all:`), packed as a `python/` layer the way the builder packs
-it, and compiled by `hatch_lambda.bytecode.compile_bytecode` with a CPython 3.12 (found as the
+it, and compiled by `hatch_lambda.runtime.bytecode.compile_bytecode` with a CPython 3.12 (found as the
 builder finds it). Two read-only copies of `/opt` are extracted: without and with the `.pyc` files.
 
 Cold start: `python3.12 -I -S -B -c "import sys; sys.path[:0] = [LAYER]; import requests, pydantic,
@@ -37,11 +37,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hatch_lambda import runtimes
-from hatch_lambda.archive import ZIP_EPOCH, FileToPack, write_reproducible_zip
-from hatch_lambda.bytecode import LAYER_ROOT, compile_bytecode, runtime_python
-from hatch_lambda.installed_tree import files_to_pack
-from hatch_lambda.uv_installer import find_uv
+from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
+from hatch_lambda.files.installed_tree import files_to_pack
+from hatch_lambda.files.record import ZIP_EPOCH, FileToPack
+from hatch_lambda.layer.uv import find_uv
+from hatch_lambda.platform import runtimes
+from hatch_lambda.runtime.bytecode import LAYER_ROOT, compile_bytecode, runtime_python
 
 REQUIREMENTS = ["requests", "pydantic", "cryptography", "numpy"]
 RUNTIME = "python3.12"

@@ -28,19 +28,18 @@ from tomlkit.exceptions import TOMLKitError
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.local_runtime import (
+from hatch_lambda.platform.runtimes import Runtime, runtime_named
+from hatch_lambda.runtime.handler_name import HANDLER_SETTING, parse_handler
+from hatch_lambda.runtime.local_lambda import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_SECONDS,
-    HANDLER_SETTING,
     MAX_TIMEOUT_SECONDS,
     RUNTIME_PROVIDED_MODULES,
     Invocation,
     LocalFunction,
     can_run_here,
     invoke_handler,
-    parse_handler,
 )
-from hatch_lambda.runtimes import Runtime, runtime_named
 
 EXIT_OK = 0
 EXIT_FUNCTION_ERROR = 1
@@ -300,8 +299,8 @@ def _add_publish(commands: Any) -> None:
 
 def _run_publish(arguments: argparse.Namespace) -> int:
     from hatch_lambda.errors import AwsCallError  # noqa: PLC0415
-    from hatch_lambda.publish_inputs import read_project  # noqa: PLC0415
-    from hatch_lambda.publisher import publish_project  # noqa: PLC0415
+    from hatch_lambda.publish.executor import publish_project  # noqa: PLC0415
+    from hatch_lambda.publish.settings import read_project  # noqa: PLC0415
 
     project = Path(arguments.project)
     given = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hatchling.plugin import hookimpl
 
-from hatch_lambda.builder import LambdaBuilder
+from hatch_lambda.build.builder import LambdaBuilder
 
 
 @hookimpl
@@ -16,6 +16,6 @@ def hatch_register_builder() -> type[LambdaBuilder]:
 def hatch_register_publisher() -> type:
     # Hatch (not hatchling) calls this; hatchling's plugin manager never does, so a build never
     # imports Hatch or boto3. Deferred import: the class needs Hatch, absent from build environments.
-    from hatch_lambda.hatch_publisher import LambdaPublisher  # noqa: PLC0415
+    from hatch_lambda.publish.hatch_publisher import LambdaPublisher  # noqa: PLC0415
 
     return LambdaPublisher

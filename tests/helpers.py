@@ -11,9 +11,9 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-from hatch_lambda.interpreters import find_runtime_python
-from hatch_lambda.runtimes import runtime_named
-from hatch_lambda.uv_installer import find_uv
+from hatch_lambda.layer.uv import find_uv
+from hatch_lambda.platform.interpreters import find_runtime_python
+from hatch_lambda.platform.runtimes import runtime_named
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 FIXTURES = REPOSITORY / "fixtures"

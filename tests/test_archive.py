@@ -8,8 +8,9 @@ import zipfile
 
 import pytest
 
-from hatch_lambda.archive import FileToPack, write_reproducible_zip
-from hatch_lambda.zip_stream import Entry, write_entries
+from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
+from hatch_lambda.archive.zip_stream import Entry, write_entries
+from hatch_lambda.files.record import FileToPack
 
 FIXED = (2020, 2, 2, 0, 0, 0)
 

@@ -1,4 +1,4 @@
-"""hatch_lambda.binaries: binary formats from first bytes, and ELF machines and glibc needs.
+"""hatch_lambda.platform.binaries: binary formats from first bytes, and ELF machines and glibc needs.
 
 binutils' `readelf -h` and `readelf -V` are the oracle: every ELF file read here, generated or taken
 from a real wheel, is also read by readelf, and the two must agree. The generated files cover the
@@ -20,9 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lambda.binaries import FORMAT_HEAD_SIZE, ElfFacts, binary_format, glibc_release_of, read_elf
 from hatch_lambda.errors import LambdaBuildError, UnreadableBinaryError
-from hatch_lambda.runtimes import platform_tags, runtime_named
+from hatch_lambda.platform.binaries import (
+    FORMAT_HEAD_SIZE,
+    ElfFacts,
+    binary_format,
+    glibc_release_of,
+    read_elf,
+)
+from hatch_lambda.platform.runtimes import platform_tags, runtime_named
 from tests.wheelfactory import (
     elf_shared_object,
     glibc_floor_of,

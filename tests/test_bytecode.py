@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lambda import bytecode, runtimes
-from hatch_lambda.archive import FileToPack
-from hatch_lambda.bytecode import (
+from hatch_lambda.files.installed_tree import files_to_pack
+from hatch_lambda.files.record import FileToPack
+from hatch_lambda.layer.uv import find_uv
+from hatch_lambda.platform import runtimes
+from hatch_lambda.runtime import bytecode
+from hatch_lambda.runtime.bytecode import (
     FUNCTION_ROOT,
     LAYER_ROOT,
     BytecodeCompilerError,
@@ -29,8 +32,6 @@ from hatch_lambda.bytecode import (
     compile_bytecode,
     runtime_python,
 )
-from hatch_lambda.installed_tree import files_to_pack
-from hatch_lambda.uv_installer import find_uv
 from tests.helpers import find_cpython
 
 MINORS = ["3.9", "3.10", "3.11", "3.12", "3.13"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lambda.local_runtime import can_run_here
-from hatch_lambda.runtimes import runtime_named
+from hatch_lambda.platform.runtimes import runtime_named
+from hatch_lambda.runtime.local_lambda import can_run_here
 from tests.helpers import clean_environment, output_of, run_hatchling, write_project
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "hatch-lambda"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from hatch_lambda.errors import BadHandlerError, HandlerCheckError
-from hatch_lambda.local_runtime import LocalFunction, can_run_here, check_handler
-from hatch_lambda.runtimes import Runtime, runtime_named
+from hatch_lambda.platform.runtimes import Runtime, runtime_named
+from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
 from tests.helpers import find_cpython, output_of, run_hatchling, write_project
 
 PYTHON312 = runtime_named("python3.12")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lambda.interpreters import environment_variable_for, find_runtime_python
-from hatch_lambda.runtimes import runtime_named
-from hatch_lambda.uv_installer import find_uv
+from hatch_lambda.layer.uv import find_uv
+from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.platform.runtimes import runtime_named
 
 PYTHON312 = runtime_named("python3.12")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from uv import find_uv_bin
 
-from hatch_lambda.uv_installer import find_uv
+from hatch_lambda.layer.uv import find_uv
 from tests.helpers import (
     clean_environment,
     extract,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hatch_lambda.layer_cache import KEEP_ENTRIES, LayerCache
+from hatch_lambda.layer.cache import KEEP_ENTRIES, LayerCache
 from tests.helpers import compile_lock, output_of, run_hatchling, write_project
 
 LAYER = "cached_app-1.0-lambda-layer-python3.12-x86_64.zip"

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lambda import runtimes
-from hatch_lambda.locks import (
+from hatch_lambda.layer.locks import (
     LockedInstall,
     LockFileError,
     lock_kind,
@@ -21,7 +20,8 @@ from hatch_lambda.locks import (
     requirements_file_contents,
     unmet_dependencies,
 )
-from hatch_lambda.uv_installer import find_uv
+from hatch_lambda.layer.uv import find_uv
+from hatch_lambda.platform import runtimes
 from tests.helpers import write_project
 from tests.wheelfactory import WheelSpec, write_wheel
 

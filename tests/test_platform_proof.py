@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from packaging.tags import parse_tag
 
-from hatch_lambda import runtimes
-from hatch_lambda.verify import check_installed_tree
+from hatch_lambda.platform import runtimes
+from hatch_lambda.platform.proof import check_installed_tree
 from tests.helpers import output_of, run_hatchling, write_project
 from tests.wheelfactory import elf_shared_object, mach_o_binary
 

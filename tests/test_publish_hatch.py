@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from hatch_lambda import publisher
 from hatch_lambda.errors import PublishError
+from hatch_lambda.publish import executor as publisher
 from tests.helpers import output_of, run_hatchling, run_in, write_project
 from tests.publish_support import create_function, lambda_client
 
@@ -87,7 +87,7 @@ def test_a_build_never_imports_boto3(tmp_path, offline_environment):
 
     assert completed.returncode == 0, output_of(completed)
     imported = [line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if "|" in line]
-    assert "hatch_lambda.builder" in imported
+    assert "hatch_lambda.build.builder" in imported
     assert not [name for name in imported if name.split(".")[0] in {"boto3", "botocore", "hatch"}]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from hatch_lambda import cli
 from hatch_lambda.errors import PublishError
-from hatch_lambda.publisher import publish_project
+from hatch_lambda.publish.executor import publish_project
 from tests.publish_support import (
     REGION,
     code_sha256,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hatch_lambda.errors import PublishError
-from hatch_lambda.publish_inputs import find_manifest, read_release, settings_from
-from hatch_lambda.publish_plan import (
+from hatch_lambda.platform.limits import UNZIPPED_LIMIT
+from hatch_lambda.publish.plan import (
     AttachedLayer,
     FunctionState,
     LayerVersionState,
@@ -17,7 +17,8 @@ from hatch_lambda.publish_plan import (
     s3_key,
     upload_for,
 )
-from hatch_lambda.sizes import UNZIPPED_LIMIT
+from hatch_lambda.publish.release import find_manifest, read_release
+from hatch_lambda.publish.settings import settings_from
 from tests.publish_support import write_release
 
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:my-app"

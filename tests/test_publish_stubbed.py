@@ -8,9 +8,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from hatch_lambda.errors import AwsCallError, PublishError
-from hatch_lambda.publish_inputs import read_release, settings_from
-from hatch_lambda.publish_plan import AttachedLayer, FunctionState, plan_publish
-from hatch_lambda.publisher import MAX_ATTEMPTS, POLL_SECONDS, Publisher
+from hatch_lambda.publish.executor import MAX_ATTEMPTS, POLL_SECONDS, Publisher
+from hatch_lambda.publish.plan import AttachedLayer, FunctionState, plan_publish
+from hatch_lambda.publish.release import read_release
+from hatch_lambda.publish.settings import settings_from
 from tests.publish_support import write_release
 
 ACCOUNT = "arn:aws:lambda:us-east-1:123456789012"

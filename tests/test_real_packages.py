@@ -19,7 +19,7 @@ from packaging.tags import parse_tag
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
-from hatch_lambda import runtimes
+from hatch_lambda.platform import runtimes
 from tests.helpers import (
     clean_environment,
     extract,

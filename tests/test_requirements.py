@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hatch_lambda.requirements import layer_requirements
+from hatch_lambda.layer.requirements import layer_requirements
 
 
 def test_dependencies_and_chosen_extras_with_markers_kept_for_uv():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hatch_lambda import runtimes
+from hatch_lambda.platform import runtimes
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hatch_lambda.errors import FirstPartyBinaryError
-from hatch_lambda.wheel_source import plan_target_install
+from hatch_lambda.files.wheel_contents import plan_target_install
 from tests.wheelfactory import WheelSpec, write_wheel
 
 

@@ -1,0 +1,102 @@
+"""The reproducible zip writer: the one destination both artifacts are written through.
+
+Entries are compressed on every core (`zip_stream`); the bytes are those of a one-thread build.
+
+Same entries in, same bytes out, whatever the checkout path, umask, file mtimes or host OS: entries
+are sorted, dated with one timestamp, given normalised Unix permissions and a fixed `create_system`,
+and compressed with one fixed method and level. The zip is written to a temporary file beside its
+destination and renamed into place, so a failure never leaves a half-written artifact behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import stat
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hatchling.builders.utils import normalize_file_permissions
+
+from hatch_lambda.archive.atomic import replacing
+from hatch_lambda.archive.zip_stream import Entry, NeedsZip64, write_entries
+from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.files.record import FileToPack, ZipDateTime
+
+COMPRESSION = zipfile.ZIP_DEFLATED
+COMPRESS_LEVEL = 6
+UNIX_CREATE_SYSTEM = 3
+
+
+@dataclass(frozen=True)
+class WrittenZip:
+    path: Path
+    zipped_size: int
+    unzipped_size: int
+    file_count: int
+    sha256: str
+
+    @property
+    def code_sha256(self) -> str:
+        """What Lambda reports as `CodeSha256`: base64 of the raw sha256 digest."""
+        return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
+
+
+def write_reproducible_zip(
+    destination: Path, files: Iterable[FileToPack], *, fixed_date_time: ZipDateTime | None
+) -> WrittenZip:
+    """Write `files` to `destination` atomically; `fixed_date_time` dates every entry when set."""
+    by_path: dict[str, FileToPack] = {}
+    for file in files:
+        if file.archive_path in by_path:
+            message = f"Two files would be written to the same zip path: {file.archive_path}"
+            raise ValueError(message)
+        by_path[file.archive_path] = file
+
+    ordered = [by_path[archive_path] for archive_path in sorted(by_path)]
+    with replacing(destination) as temporary:
+        try:
+            with temporary.open("wb") as stream:
+                entries = [_entry(file, fixed_date_time) for file in ordered]
+                unzipped_size = write_entries(stream, entries, level=COMPRESS_LEVEL)
+        except NeedsZip64:
+            unzipped_size = _write_with_zipfile(temporary, ordered, fixed_date_time)
+    return WrittenZip(
+        path=destination,
+        zipped_size=destination.stat().st_size,
+        unzipped_size=unzipped_size,
+        file_count=len(by_path),
+        sha256=file_sha256(destination),
+    )
+
+
+def _write_with_zipfile(path: Path, ordered: list[FileToPack], fixed_date_time: ZipDateTime | None) -> int:
+    """One thread, any size: for the rare archive that needs zip64. Same entry metadata."""
+    unzipped_size = 0
+    with zipfile.ZipFile(path, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as archive:
+        for file in ordered:
+            data = file.read()
+            unzipped_size += len(data)
+            archive.writestr(_zip_info(file, fixed_date_time), data)
+    return unzipped_size
+
+
+def _entry(file: FileToPack, fixed_date_time: ZipDateTime | None) -> Entry:
+    info = _zip_info(file, fixed_date_time)
+    return Entry(
+        name=info.filename,
+        read=file.read,
+        date_time=fixed_date_time or file.modified,
+        external_attr=info.external_attr,
+        create_system=info.create_system,
+    )
+
+
+def _zip_info(file: FileToPack, fixed_date_time: ZipDateTime | None) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(file.archive_path, fixed_date_time or file.modified)
+    info.compress_type = COMPRESSION
+    info.create_system = UNIX_CREATE_SYSTEM
+    mode = normalize_file_permissions(0o755 if file.executable else 0o644)
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    return info

@@ -1,0 +1,501 @@
+"""`lock = "<path>"`: install exactly a pinned set into the layer, without resolving again.
+
+Three kinds of lock, told apart by file name as uv tells them apart:
+
+* `pylock.toml` / `pylock.<name>.toml` (PEP 751). `uv pip install -r pylock.toml` installs the
+  lock's own entries and resolves nothing: package markers are evaluated for `--python-version` and
+  `--python-platform`, wheels are chosen by the target's tags, and every hash is checked (even with
+  `UV_NO_VERIFY_HASHES`). PEP 751 extras and dependency groups are selected with `--extra NAME`
+  and a bare `--group NAME` (`--group pylock.toml:NAME` is refused: uv wants a `pyproject.toml`
+  there); without `--group`, the lock's `default-groups` are installed. uv silently ignores a name
+  the lock does not declare, so this module refuses it instead.
+  Two uv behaviours force a rewritten copy in `scratch` (uv 0.13): it checks the lock's
+  `requires-python` against the interpreter given with `--python` (whatever runs the build), not
+  against `--python-version`; and it ignores `--excludes`, so a lock that lists the project itself
+  (as `uv export --format pylock.toml` does unless told not to) fails with "can't be installed
+  because it is marked as `--no-build`". The copy drops `requires-python` (checked here against the
+  runtime instead) and the project's own entries, and makes relative paths absolute, because uv
+  reads them relative to the lock's directory.
+* `uv.lock`. `uv export --format requirements.txt --frozen --no-emit-workspace --no-default-groups
+  [--extra E]... [--group G]... --project <lock directory> --package <project>` writes the pins for
+  the project (a workspace member or the root) with their markers and hashes; uv refuses an extra
+  or group the project does not define. `--no-emit-workspace` keeps the project and its workspace
+  siblings out: they are local directories, which an `--only-binary :all:` install cannot build.
+  The exported file is then installed like a requirements file.
+* Anything else is a requirements file, installed with `--no-deps`, so uv installs the listed pins
+  and nothing else: markers are evaluated for the target. uv checks every `--hash` it is given
+  (a mismatch fails with "Hash mismatch for `name==version`"); when every pin has one this module
+  adds `--require-hashes`, which also wins over `UV_NO_VERIFY_HASHES`, and when only some have one
+  it adds `--verify-hashes` and says which pins go unchecked.
+
+uv prints no "Resolved N packages" line for a pylock install; `LockedInstall.pinned` has the count.
+Evaluating PEP 751 markers (`'dev' in dependency_groups`) needs packaging 25 or later.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import tomlkit
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.layer.closure import installed_metadata
+from hatch_lambda.platform import runtimes
+from hatch_lambda.platform.runtimes import Runtime
+
+LockKind = Literal["pylock", "uv.lock", "requirements"]
+# PEP 508 values, plus PEP 751's `extras` and `dependency_groups` sets when reading a pylock.
+MarkerEnvironment = dict[str, Union[str, frozenset[str]]]
+
+_PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
+# pip's comment rule: `#` at the start of a line or after whitespace.
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+# Per-requirement options (`--hash`, `--config-settings`) follow the requirement after whitespace.
+_OPTION = re.compile(r"\s+(?=--)")
+_HASH = re.compile(r"--hash[=\s]+\S+")
+_INCLUDE = re.compile(r"^(?:-r|--requirements?)(?:=|\s+|(?=\S))(.+)$")
+# Sources in a pylock package whose `path` is relative to the lock's directory.
+_PATH_SOURCES = ("directory", "archive", "sdist", "vcs")
+
+
+class LockFileError(LambdaBuildError):
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class LockedInstall:
+    """How to install a lock into the layer, and what it will install."""
+
+    # Replaces `--requirements <file>` in `uv pip install --target ...`.
+    uv_arguments: list[str]
+    # Canonical name -> pinned version, for the entries whose markers hold on the target.
+    pinned: dict[str, str]
+    warnings: list[str]
+
+
+@dataclass
+class LockContents:
+    """What a lock installs on the target, and how firmly it says so."""
+
+    versions: dict[str, str] = field(default_factory=dict)  # canonical name -> pinned version
+    named: set[str] = field(default_factory=set)  # every name installed, pinned or not
+    hashed: list[str] = field(default_factory=list)
+    unhashed: list[str] = field(default_factory=list)
+    unpinned: list[str] = field(default_factory=list)  # requirements with no single `==` version
+
+
+@dataclass(frozen=True)
+class _Lock:
+    path: Path
+    shown: str
+
+    def error(self, message: str) -> LockFileError:
+        return LockFileError(self.path, message)
+
+
+def lock_kind(path: Path) -> LockKind:
+    if path.name == "uv.lock":
+        return "uv.lock"
+    if _PYLOCK_NAME.match(path.name):
+        return "pylock"
+    return "requirements"
+
+
+def prepare_locked_install(
+    lock_path: Path,
+    *,
+    project_name: str,
+    project_root: Path,
+    requirements: list[str],
+    extras: list[str],
+    groups: list[str],
+    runtime: Runtime,
+    architecture: str,
+    scratch: Path,
+    uv: str,
+) -> LockedInstall:
+    """Check the lock against the project and say how uv should install it.
+
+    `lock_path` is absolute or relative to `project_root`. `requirements` are the project's direct
+    requirements for the layer (dependencies plus chosen extras and groups), as `layer_requirements`
+    returns them. `scratch` must outlive the install: the arguments may name files written there.
+    """
+    path = lock_path if lock_path.is_absolute() else project_root / lock_path
+    lock = _Lock(path, _shown(lock_path, project_root))
+    if not path.is_file():
+        raise lock.error(f"Lock file {lock.shown} does not exist")
+    environment: MarkerEnvironment = dict(runtimes.marker_environment(runtime, architecture))
+    project = canonicalize_name(project_name)
+    kind = lock_kind(path)
+    warnings: list[str] = []
+    if kind == "pylock":
+        arguments, contents = _prepare_pylock(
+            lock, project, environment, runtime=runtime, extras=extras, groups=groups, scratch=scratch
+        )
+    else:
+        file = (
+            path
+            if kind == "requirements"
+            else _export_uv_lock(lock, project_name, extras, groups, scratch=scratch, uv=uv)
+        )
+        contents = requirements_file_contents(file, environment, project)
+        arguments = ["--requirements", str(file), "--no-deps", *_hash_arguments(contents)]
+        if kind == "requirements":
+            warnings += _requirements_file_notes(contents, lock.shown)
+    warnings += pin_warnings(lock.shown, contents, requirements, environment, project)
+    return LockedInstall(
+        uv_arguments=arguments, pinned=dict(sorted(contents.versions.items())), warnings=warnings
+    )
+
+
+# Checks against the project ---------------------------------------------------------------------
+
+
+def pin_warnings(
+    shown: str,
+    contents: LockContents,
+    requirements: Iterable[str],
+    environment: MarkerEnvironment,
+    project: str,
+) -> list[str]:
+    """A warning per direct requirement, among those whose marker holds on the target, that the lock
+    leaves out or pins outside its specifier."""
+    warnings: list[str] = []
+    for text in requirements:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        if name == project or (requirement.marker and not requirement.marker.evaluate(environment)):
+            continue
+        version = contents.versions.get(name)
+        if name not in contents.named:
+            warnings.append(f"Lock file {shown} has no pin for `{name}`, a direct dependency of the project")
+        elif version is not None and not _allows(requirement.specifier, version):
+            warnings.append(
+                f"Lock file {shown} pins {name}=={version}, which the project's requirement `{text}` excludes"
+            )
+    return list(dict.fromkeys(warnings))
+
+
+def unmet_dependencies(target: Path, runtime: Runtime, architecture: str, *, project_name: str) -> list[str]:
+    """What the distributions in a `--target` tree require on the runtime but the tree lacks.
+
+    A lock installed with `--no-deps` is trusted to be complete; a hand-written requirements file
+    often is not. Like `pip check`, this reads each distribution's own `Requires-Dist`, no extras.
+    A dependency on the project itself is met by the source zip, not the layer.
+    """
+    project = canonicalize_name(project_name)
+    environment: MarkerEnvironment = dict(runtimes.marker_environment(runtime, architecture))
+    installed = {name: (item.version, item.requires) for name, item in installed_metadata(target).items()}
+    problems: list[str] = []
+    for name, (version, requires) in installed.items():
+        for line in requires:
+            requirement = Requirement(line)
+            if requirement.marker and not requirement.marker.evaluate(environment):
+                continue
+            needed = canonicalize_name(requirement.name)
+            if needed == project:
+                continue
+            if needed not in installed:
+                problems.append(f"`{name}` {version} requires `{line}`, which is not installed")
+            elif not _allows(requirement.specifier, installed[needed][0]):
+                problems.append(
+                    f"`{name}` {version} requires `{line}`, but {needed}=={installed[needed][0]} is installed"
+                )
+    return problems
+
+
+def _allows(specifier: SpecifierSet, version: str) -> bool:
+    try:
+        return specifier.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return True  # not PEP 440: nothing to compare against
+
+
+# pylock.toml --------------------------------------------------------------------------------------
+
+
+def _prepare_pylock(
+    lock: _Lock,
+    project: str,
+    environment: MarkerEnvironment,
+    *,
+    runtime: Runtime,
+    extras: list[str],
+    groups: list[str],
+    scratch: Path,
+) -> tuple[list[str], LockContents]:
+    data = _read_toml(lock)
+    _check_requires_python(lock, data, runtime)
+    chosen_extras, chosen_groups = _pylock_selection(lock, data, extras, groups)
+    copy = scratch / "pylock.toml"  # uv recognises a PEP 751 lock by its name
+    copy.write_text(tomlkit.dumps(installable_pylock(data, lock.path.parent, project)), encoding="utf-8")
+    arguments = ["--requirements", str(copy)]
+    arguments += [argument for extra in chosen_extras for argument in ("--extra", extra)]
+    arguments += [argument for group in chosen_groups for argument in ("--group", group)]
+    return arguments, pylock_contents(data, environment, chosen_extras, chosen_groups, project)
+
+
+def pylock_contents(
+    data: Mapping[str, Any],
+    environment: MarkerEnvironment,
+    extras: Iterable[str],
+    groups: Iterable[str],
+    project: str,
+) -> LockContents:
+    """The entries of a parsed pylock whose markers hold on the target, with these extras and groups."""
+    context: MarkerEnvironment = {
+        **environment,
+        "extras": frozenset(canonicalize_name(extra) for extra in extras),
+        "dependency_groups": frozenset(canonicalize_name(group) for group in groups),
+    }
+    contents = LockContents()
+    for package in data.get("packages", []):
+        name = canonicalize_name(str(package["name"]))
+        marker = package.get("marker")
+        if name == project or (marker and not Marker(str(marker)).evaluate(context, context="lock_file")):
+            continue
+        contents.named.add(name)
+        if "version" in package:
+            contents.versions[name] = str(package["version"])
+    return contents
+
+
+def installable_pylock(data: Mapping[str, Any], lock_directory: Path, project: str) -> dict[str, Any]:
+    """The lock as uv should read it from another directory: without `requires-python`, without the
+    project's own entry, and with no relative path."""
+    copy = {key: value for key, value in data.items() if key != "requires-python"}
+    copy["packages"] = [
+        _absolute_paths(package, lock_directory)
+        for package in data.get("packages", [])
+        if canonicalize_name(str(package["name"])) != project
+    ]
+    return copy
+
+
+def _absolute_paths(package: Mapping[str, Any], lock_directory: Path) -> dict[str, Any]:
+    def absolute(source: Mapping[str, Any]) -> dict[str, Any]:
+        if "path" not in source:
+            return dict(source)
+        return {**source, "path": str((lock_directory / str(source["path"])).resolve())}
+
+    copy = dict(package)
+    for key in _PATH_SOURCES:
+        if key in copy:
+            copy[key] = absolute(copy[key])
+    if "wheels" in copy:
+        copy["wheels"] = [absolute(wheel) for wheel in copy["wheels"]]
+    return copy
+
+
+def _pylock_selection(
+    lock: _Lock, data: Mapping[str, Any], extras: list[str], groups: list[str]
+) -> tuple[list[str], list[str]]:
+    """The extras and groups to select in the lock, refusing names it does not declare (uv would
+    ignore them). A lock that declares none has them folded in already, as `uv export` and
+    `uv pip compile` write locks: there is nothing to select, and `pin_warnings` checks the rest."""
+    declared_extras = [str(extra) for extra in data.get("extras", [])]
+    declared_groups = [str(group) for group in data.get("dependency-groups", [])]
+    for kind, asked, declared in (("extra", extras, declared_extras), ("group", groups, declared_groups)):
+        known = {canonicalize_name(name) for name in declared}
+        missing = [name for name in asked if known and canonicalize_name(name) not in known]
+        if missing:
+            message = (
+                f"Lock file {lock.shown} declares no dependency {kind} `{missing[0]}` (it declares: "
+                f"{', '.join(declared)}). Lock the project with it, or leave it out of the target's "
+                "configuration."
+            )
+            raise lock.error(message)
+    chosen_extras = extras if declared_extras else []
+    chosen_groups = groups if declared_groups else []
+    if declared_groups and not chosen_groups:
+        chosen_groups = [str(group) for group in data.get("default-groups", [])]
+    return chosen_extras, chosen_groups
+
+
+def _check_requires_python(lock: _Lock, data: Mapping[str, Any], runtime: Runtime) -> None:
+    if "requires-python" not in data:
+        return
+    requires_python = str(data["requires-python"])
+    specifier = SpecifierSet(requires_python)
+    # AWS moves a runtime to new patch releases: the lock must allow some patch of its minor version.
+    if not any(
+        specifier.contains(Version(f"{runtime.python_version_text}.{patch}"), prereleases=True)
+        for patch in range(100)
+    ):
+        message = (
+            f"Lock file {lock.shown} requires Python {requires_python}, but {runtime.name} runs "
+            f"CPython {runtime.python_version_text}. Lock for that version, or choose another `runtime`."
+        )
+        raise lock.error(message)
+
+
+def _read_toml(lock: _Lock) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = tomlkit.parse(lock.path.read_text(encoding="utf-8")).unwrap()
+    except tomlkit.exceptions.ParseError as error:
+        raise lock.error(f"Lock file {lock.shown} is not valid TOML: {error}") from error
+    return data
+
+
+# uv.lock ----------------------------------------------------------------------------------------
+
+
+def _export_uv_lock(
+    lock: _Lock, project_name: str, extras: list[str], groups: list[str], *, scratch: Path, uv: str
+) -> Path:
+    """Write the project's pins from `uv.lock` as a requirements file in `scratch`."""
+    if not (lock.path.parent / "pyproject.toml").is_file():
+        message = (
+            f"Lock file {lock.shown} has no `pyproject.toml` beside it: uv reads `uv.lock` at the root "
+            "of a project or workspace"
+        )
+        raise lock.error(message)
+    exported = scratch / "uv-lock-export.txt"
+    command = [
+        uv,
+        "export",
+        "--format",
+        "requirements.txt",
+        "--frozen",
+        "--no-emit-workspace",
+        "--no-default-groups",
+        *(argument for extra in extras for argument in ("--extra", extra)),
+        *(argument for group in groups for argument in ("--group", group)),
+        # From the lock's own directory, so uv reads this uv.lock; `--package` picks the member.
+        "--project",
+        str(lock.path.parent),
+        "--package",
+        project_name,
+        "--no-header",
+        "--no-annotate",
+        "--output-file",
+        str(exported),
+        "--quiet",
+        "--color",
+        "never",
+    ]
+    completed = subprocess.run(command, cwd=lock.path.parent, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        said = (completed.stderr or completed.stdout).rstrip()
+        message = (
+            f"Could not read the pins for `{project_name}` from lock file {lock.shown}.\n\nuv said:\n{said}"
+        )
+        raise lock.error(message)
+    return exported
+
+
+# Requirements files -------------------------------------------------------------------------------
+
+
+def requirements_file_contents(path: Path, environment: MarkerEnvironment, project: str) -> LockContents:
+    """What a requirements file (with the files it includes by `-r`) installs on the target."""
+    contents = LockContents()
+    _collect_requirements(path, environment, project, contents, seen=set())
+    return contents
+
+
+def _collect_requirements(
+    path: Path, environment: MarkerEnvironment, project: str, contents: LockContents, seen: set[Path]
+) -> None:
+    if path.resolve() in seen:
+        return
+    seen.add(path.resolve())
+    for line in _logical_lines(path.read_text(encoding="utf-8")):
+        include = _INCLUDE.match(line)
+        if include:
+            _collect_requirements(
+                path.parent / include.group(1).strip(), environment, project, contents, seen
+            )
+            continue
+        if line.startswith("-"):
+            continue  # index options, constraints (`-c`), editables: nothing the layer pins
+        requirement_text = _OPTION.split(line, 1)[0]
+        try:
+            requirement = Requirement(requirement_text)
+        except InvalidRequirement:
+            continue  # a bare path or URL: uv says so if it cannot install it
+        name = canonicalize_name(requirement.name)
+        if name == project or (requirement.marker and not requirement.marker.evaluate(environment)):
+            continue
+        contents.named.add(name)
+        version = _pinned_version(requirement)
+        if version is None:
+            contents.unpinned.append(requirement_text)
+        else:
+            contents.versions[name] = version
+        (contents.hashed if _HASH.search(line) else contents.unhashed).append(name)
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Lines without comments and with backslash continuations joined, as pip reads them."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        stripped = _COMMENT.sub("", raw).rstrip()
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        line = (pending + stripped).strip()
+        pending = ""
+        if line:
+            lines.append(line)
+    if pending.strip():
+        lines.append(pending.strip())
+    return lines
+
+
+def _pinned_version(requirement: Requirement) -> str | None:
+    if requirement.url:
+        filename = requirement.url.rsplit("/", 1)[-1].split("#", 1)[0]
+        try:
+            return str(parse_wheel_filename(filename)[1])
+        except InvalidWheelFilename:
+            return None
+    specifiers = list(requirement.specifier)
+    if len(specifiers) == 1 and specifiers[0].operator in {"==", "==="} and "*" not in specifiers[0].version:
+        return specifiers[0].version
+    return None
+
+
+def _hash_arguments(contents: LockContents) -> list[str]:
+    """`--require-hashes` when every pin has a hash; `--verify-hashes` (uv's default, made explicit
+    against a `no-verify-hashes` in uv.toml) when some have; nothing when none has. With
+    `UV_NO_VERIFY_HASHES` set, uv refuses `--verify-hashes` outright: loud, where skipping is silent."""
+    if contents.hashed and not contents.unhashed:
+        return ["--require-hashes"]
+    return ["--verify-hashes"] if contents.hashed else []
+
+
+def _requirements_file_notes(contents: LockContents, shown: str) -> list[str]:
+    notes: list[str] = []
+    if contents.unpinned:
+        listed = ", ".join(f"`{text}`" for text in contents.unpinned)
+        notes.append(
+            f"Lock file {shown} does not pin {listed} to one version (`==`): uv installs the newest match"
+        )
+    if contents.hashed and contents.unhashed:
+        listed = ", ".join(f"`{name}`" for name in contents.unhashed)
+        notes.append(f"Lock file {shown} has hashes for some pins but not for {listed}: those go unchecked")
+    return notes
+
+
+def _shown(lock_path: Path, project_root: Path) -> str:
+    """The lock's path as the user wrote it, or relative to the project when it is inside."""
+    if not lock_path.is_absolute():
+        return lock_path.as_posix()
+    try:
+        return lock_path.relative_to(project_root).as_posix()
+    except ValueError:
+        return str(lock_path)

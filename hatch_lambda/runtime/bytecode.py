@@ -1,0 +1,209 @@
+"""PEP 552 bytecode for a zip's modules, compiled by the runtime's own CPython.
+
+Lambda extracts zips to read-only directories, so CPython cannot cache what it compiles there: every
+module without a valid `.pyc` is compiled again on every cold start. Timestamp `.pyc` files would be
+stale on arrival (zip dates are normalised), so these are `unchecked-hash` ones, which CPython loads
+without looking at the source. They must come from a CPython of exactly the runtime's minor version:
+the bytecode format and its magic number change with every minor release.
+
+This is a transform over files to pack: it returns the `.pyc` entries to add, beside their sources
+(`pkg/__pycache__/mod.cpython-312.pyc`), and the sources that CPython cannot compile. It knows
+nothing of zips or of which artifact it serves.
+
+Reproducible: the same files compile to the same bytes, whatever the checkout path, file dates or
+build environment. One subprocess compiles everything, which is what makes that hold:
+- Sources go in through a pipe, in sorted order, so no temporary path exists to leak into the output.
+  A `.pyc` can depend on what its process compiled before it (CPython 3.9 and 3.10 flag marshalled
+  objects by reference count, 3.12 merges repeated constants depending on which strings are already
+  interned), so the order is part of the input, and it is fixed.
+- `PYTHONHASHSEED=0`, UTF-8 mode, no `site` and no `PYTHON*` settings: the interpreter starts in the
+  same state everywhere, and string hashes are fixed.
+- CPython 3.9 and 3.10 marshal a frozenset constant (`x in {None, "a"}`) in hash-table order, and the
+  hash of `None`, `...` and tuples holding them is their address, which differs on every run. Those
+  sets are written sorted instead, as CPython 3.11 and later write them.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path, PurePosixPath
+
+from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.files.record import FileToPack
+from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.platform.runtimes import Runtime
+
+# Where Lambda extracts each kind of zip; a `.pyc` names its source by the path it has there.
+FUNCTION_ROOT = "/var/task/"
+LAYER_ROOT = "/opt/"
+
+_STARTED = b"hatch-lambda bytecode compiler\n"
+_COMPILED = 0
+_RECORD_HEADER = struct.Struct("<BI")
+_LENGTH = struct.Struct("<I")
+
+# Runs in the runtime's CPython, as a script: a real module, linted like the rest (see its docstring).
+_COMPILER = Path(__file__).with_name("bytecode_compiler.py")
+
+
+@dataclass(frozen=True)
+class Uncompilable:
+    """A source the runtime's CPython cannot compile: it would not import on Lambda either."""
+
+    archive_path: str
+    reason: str  # CPython's own message: `SyntaxError: invalid syntax (legacy.py, line 3)`
+
+
+@dataclass(frozen=True)
+class CompiledBytecode:
+    pyc_files: list[FileToPack]  # to pack beside the sources
+    uncompilable: list[Uncompilable]  # shipped without bytecode; worth reporting
+
+
+class NoRuntimePythonError(LambdaBuildError):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        version = runtime.python_version_text
+        super().__init__(
+            f"`compile-bytecode` needs CPython {version}, the runtime's Python: bytecode only loads in "
+            f"the minor version that wrote it. None was found. Install one (`uv python install {version}` "
+            f"or `pyenv install {version}`), or point `{environment_variable_for(runtime)}` at its "
+            "executable."
+        )
+
+
+class BytecodeCompilerError(LambdaBuildError):
+    """The compiling interpreter itself failed: it did not start, is the wrong one, or crashed."""
+
+    def __init__(self, python: str, problem: str, output: str) -> None:
+        self.python = python
+        self.problem = problem
+        self.output = output
+        super().__init__(f"Compiling bytecode with `{python}` failed: {problem}\n{output.rstrip()}".rstrip())
+
+
+def runtime_python(runtime: Runtime, uv: str | None) -> str:
+    """The CPython that compiles bytecode for `runtime`, or an error that says how to get one."""
+    python = find_runtime_python(runtime, uv)
+    if python is None:
+        raise NoRuntimePythonError(runtime)
+    return python
+
+
+def compile_bytecode(
+    files: Sequence[FileToPack],
+    *,
+    python: str,
+    python_version: tuple[int, int],
+    import_root: str,
+    extracted_to: str,
+) -> CompiledBytecode:
+    """Compile every importable module among `files` with `python`, a CPython `python_version`.
+
+    `import_root` is the directory of the zip that Lambda puts on `sys.path`, with a trailing `/`:
+    "" for the function zip, `python/` or `python/lib/python3.X/site-packages/` for a layer. Only
+    `.py` files importable from there get bytecode (not `*.dist-info/`, not `my-script.py`).
+    `extracted_to` is where Lambda extracts the zip (`FUNCTION_ROOT` or `LAYER_ROOT`): each `.pyc`
+    names its source by that path, the one tracebacks show on Lambda, never a path of this machine.
+    Each `.pyc` entry keeps its source's date.
+    """
+    sources = sorted(
+        (file for file in files if _is_importable(file.archive_path, import_root)),
+        key=lambda file: file.archive_path,
+    )
+    cache_tag = f"cpython-{python_version[0]}{python_version[1]}"
+    records = _compile_in_subprocess(
+        python,
+        f"{python_version[0]}.{python_version[1]}",
+        [(extracted_to + file.archive_path, file.read()) for file in sources],
+    )
+    pyc_files: list[FileToPack] = []
+    uncompilable: list[Uncompilable] = []
+    for file, (compiled, payload) in zip(sources, records):
+        if not compiled:
+            uncompilable.append(Uncompilable(file.archive_path, payload.decode("utf-8")))
+            continue
+        pyc_files.append(
+            FileToPack(
+                archive_path=_pyc_path(file.archive_path, cache_tag),
+                read=partial(bytes, payload),
+                executable=False,
+                modified=file.modified,
+                size=len(payload),
+            )
+        )
+    return CompiledBytecode(pyc_files=pyc_files, uncompilable=uncompilable)
+
+
+def _is_importable(archive_path: str, import_root: str) -> bool:
+    if not archive_path.startswith(import_root) or not archive_path.endswith(".py"):
+        return False
+    *packages, module = archive_path[len(import_root) :].split("/")
+    names = [*packages, module[: -len(".py")]]
+    return all(name.isidentifier() for name in names) and "__pycache__" not in packages
+
+
+def _pyc_path(archive_path: str, cache_tag: str) -> str:
+    """PEP 3147: `pkg/mod.py` → `pkg/__pycache__/mod.cpython-312.pyc`."""
+    source = PurePosixPath(archive_path)
+    return str(source.parent / "__pycache__" / f"{source.stem}.{cache_tag}.pyc")
+
+
+def _compile_in_subprocess(
+    python: str, version: str, sources: list[tuple[str, bytes]]
+) -> list[tuple[bool, bytes]]:
+    """(compiled, `.pyc` bytes or CPython's error message) for each (Lambda path, source)."""
+    if not sources:
+        return []
+    stdin = [_LENGTH.pack(len(sources))]
+    for dfile, source in sources:
+        encoded = dfile.encode("utf-8")
+        stdin += [_LENGTH.pack(len(encoded)), encoded, _LENGTH.pack(len(source)), source]
+    try:
+        completed = subprocess.run(
+            [python, "-s", "-S", str(_COMPILER), version],
+            input=b"".join(stdin),
+            capture_output=True,
+            env=_pinned_environment(),
+            check=False,
+        )
+    except OSError as error:
+        raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
+    stderr = completed.stderr.decode("utf-8", "replace")
+    if not completed.stdout.startswith(_STARTED):
+        raise BytecodeCompilerError(python, f"it is not a working CPython {version}", stderr)
+    records = _read_records(completed.stdout[len(_STARTED) :])
+    if completed.returncode != 0 or len(records) != len(sources):
+        at = sources[len(records)][0] if len(records) < len(sources) else "the end"
+        problem = f"it exited with status {completed.returncode} while compiling {at}"
+        raise BytecodeCompilerError(python, problem, stderr)
+    return records
+
+
+def _read_records(stdout: bytes) -> list[tuple[bool, bytes]]:
+    records = []
+    offset = 0
+    while offset + _RECORD_HEADER.size <= len(stdout):
+        status, length = _RECORD_HEADER.unpack_from(stdout, offset)
+        offset += _RECORD_HEADER.size
+        if offset + length > len(stdout):
+            break
+        records.append((status == _COMPILED, stdout[offset : offset + length]))
+        offset += length
+    return records
+
+
+def _pinned_environment() -> dict[str, str]:
+    """This environment minus anything that changes how CPython starts, plus a fixed hash seed.
+
+    Not `-I`/`-E`: they would ignore `PYTHONHASHSEED` too. The rest (PATH, LD_LIBRARY_PATH) stays
+    for interpreters that need it to start.
+    """
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    environment.update(PYTHONHASHSEED="0", PYTHONUTF8="1")
+    return environment
