@@ -25,7 +25,11 @@ from pathlib import Path
 import boto3
 import pytest
 
+from hatch_lambda.build.manifest import FORMAT_VERSION
+
 REGION = "us-east-1"
+# Both zips of a test release come from the same (made-up) inputs, as one build's would.
+TEST_INPUTS = "inputs-of-the-test-release"
 TRUST_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -184,8 +188,11 @@ def write_release(
     manifest.write_text(
         json.dumps(
             {
-                "format": 1,
+                "format": FORMAT_VERSION,
                 "generator": "tests",
+                "inputs": TEST_INPUTS,
+                "deployable": True,
+                "problems": [],
                 "project": {"name": "my-app", "version": "0.1.0"},
                 "runtime": runtime,
                 "python_version": runtime.removeprefix("python"),
@@ -207,6 +214,7 @@ def _entry(dist: Path, name: str, data: bytes, unzipped: int | None) -> dict[str
         "files": 1,
         "sha256": hashlib.sha256(data).hexdigest(),
         "code_sha256": code_sha256(data),
+        "inputs": TEST_INPUTS,
     }
 
 

@@ -145,3 +145,34 @@ def test_plugin_listed_in_build_system_requires(tmp_path, with_wheelhouse):
 
     assert completed.returncode == 0, output_of(completed)
     assert "e2e_app-1.0-lambda-layer-python3.12-x86_64.zip" in dist_names(project)
+
+
+def test_hatch_rebuilds_after_a_dependency_change_and_a_failed_build_changes_nothing(
+    tmp_path, with_wheelhouse
+):
+    """The second day of a project's life, through `hatch build`: a dependency added, then a bad edit."""
+    target = 'dependencies = ["hatch-lambda"]\nhandler = "e2e_app.lambda_function.lambda_handler"'
+    project = small_project(tmp_path / "app", target_table=target)
+    handler = project / "e2e_app" / "lambda_function.py"
+    handler.write_text("import hlfix_pure\n\ndef lambda_handler(event, context):\n    return event\n")
+    first = hatch_build(project, with_wheelhouse, "-t", "lambda")
+    assert first.returncode == 0, output_of(first)
+
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('["hlfix-pure"]', '["hlfix-pure", "hlfix-extra"]'))
+    handler.write_text(
+        "import hlfix_extra, hlfix_pure\n\ndef lambda_handler(event, context):\n    return event\n"
+    )
+    second = hatch_build(project, with_wheelhouse, "-t", "lambda")
+    assert second.returncode == 0, output_of(second)
+    assert "Checked handler e2e_app.lambda_function.lambda_handler" in output_of(second)
+    before = {path.name: path.read_bytes() for path in sorted((project / "dist").iterdir())}
+
+    handler.write_text(
+        "import hlfix_not_installed\n\ndef lambda_handler(event, context):\n    return event\n"
+    )
+    failed = hatch_build(project, with_wheelhouse, "-t", "lambda")
+
+    assert failed.returncode != 0, output_of(failed)
+    assert "The build failed while checking the handler" in output_of(failed)
+    assert {path.name: path.read_bytes() for path in sorted((project / "dist").iterdir())} == before

@@ -91,8 +91,9 @@ def test_a_layer_for_another_architecture_is_not_carried_over(tmp_path, offline_
 
     manifest = read_manifest(root)
     assert manifest["architecture"] == "arm64"
-    assert manifest["artifacts"]["layer"] is None
+    assert "layer" not in manifest["artifacts"]  # needed, not built: not the `null` of "no dependencies"
     assert manifest["artifacts"]["source"] is not None
+    assert manifest["deployable"] is False
 
 
 def test_clean_removes_only_this_targets_artifacts(tmp_path, offline_environment):

@@ -38,13 +38,27 @@ def build_copy(root: Path, environment: dict[str, str], *, umask: int, mtime: fl
     finally:
         os.umask(previous)
     assert completed.returncode == 0, output_of(completed)
+    (root / "build.log").write_text(output_of(completed))
     return root / "dist"
 
 
 def test_two_builds_in_different_places_give_identical_zips(tmp_path, offline_environment):
-    first = build_copy(tmp_path / "one" / "checkout", offline_environment, umask=0o022, mtime=1_600_000_000)
-    second = build_copy(tmp_path / "elsewhere", offline_environment, umask=0o077, mtime=time.time())
+    # Each build has its own empty layer cache: otherwise the second layer is the first one's copy,
+    # and the comparison could not fail.
+    first = build_copy(
+        tmp_path / "one" / "checkout",
+        {**offline_environment, "HATCH_LAMBDA_CACHE_DIR": str(tmp_path / "cache-one")},
+        umask=0o022,
+        mtime=1_600_000_000,
+    )
+    second = build_copy(
+        tmp_path / "elsewhere",
+        {**offline_environment, "HATCH_LAMBDA_CACHE_DIR": str(tmp_path / "cache-two")},
+        umask=0o077,
+        mtime=time.time(),
+    )
 
+    assert "Layer from the cache" not in (second.parent / "build.log").read_text()
     for name in ARTIFACTS:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 

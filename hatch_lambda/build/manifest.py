@@ -1,28 +1,51 @@
-"""The `*-lambda.json` manifest: what was built, for whom, and the hashes Lambda will report.
+"""The `*-lambda.json` manifest: a release that can be deployed, or a record of why it cannot.
 
-Each build step updates its own entry and keeps the other one only while the file it describes is
-still on disk with the same bytes, so the manifest never describes an artifact that is not there.
-Publishing reads this file to know what to upload.
+It is written last, in the same commit as the zips it describes. Each zip's entry records the
+digest of the inputs it was built from (`inputs`, see `build.inputs`): a source zip and a layer
+built in one build share it, and a zip carried over from an earlier build keeps its own, so a pair
+built from different inputs is visible as such. `"layer": null` means the project has no
+dependencies; a layer that is needed but not built has no entry at all. Publishing reads this file
+and refuses a release that is not deployable, or whose files no longer match it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.archive.reproducible_zip import WrittenZip
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.archive.atomic import write_text
 from hatch_lambda.files.installed_tree import InstalledDistribution
 from hatch_lambda.platform.runtimes import Runtime, uv_python_platform
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARTIFACT_KEYS = ("source", "layer")
+SUFFIX = "-lambda.json"
+
+# The handler check's outcomes as the manifest records them. A failed check fails the build, so
+# no manifest ever says "failed".
+CHECK_PASSED = "passed"
+CHECK_SKIPPED = "skipped"
+CHECK_NOT_ASKED = "not-asked"
 
 
-def zip_entry(written: WrittenZip) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HandlerCheckRecord:
+    status: str  # CHECK_PASSED, CHECK_SKIPPED or CHECK_NOT_ASKED
+    handlers: tuple[str, ...] = ()
+    reason: str | None = None  # why it was skipped
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"status": self.status, "handlers": list(self.handlers)}
+        if self.reason is not None:
+            record["reason"] = self.reason
+        return record
+
+
+def zip_entry(written: WrittenZip, inputs: str) -> dict[str, Any]:
     return {
         "file": written.path.name,
         "zipped_size": written.zipped_size,
@@ -30,13 +53,14 @@ def zip_entry(written: WrittenZip) -> dict[str, Any]:
         "files": written.file_count,
         "sha256": written.sha256,
         "code_sha256": written.code_sha256,
+        "inputs": inputs,
     }
 
 
 def layer_entry(
-    written: WrittenZip, layout: str, distributions: list[InstalledDistribution]
+    written: WrittenZip, inputs: str, layout: str, distributions: list[InstalledDistribution]
 ) -> dict[str, Any]:
-    entry = zip_entry(written)
+    entry = zip_entry(written, inputs)
     entry["layout"] = layout
     entry["packages"] = [
         {"name": item.name, "version": item.version, "wheel_tag": item.wheel_tag} for item in distributions
@@ -44,17 +68,18 @@ def layer_entry(
     return entry
 
 
-def update_manifest(
-    path: Path,
+def manifest_text(
     *,
     project_name: str,
     project_version: str,
     runtime: Runtime,
     architecture: str,
-    artifact: str,
-    entry: dict[str, Any] | None,
-) -> None:
-    """Record `entry` (None: this artifact was not produced) as `artifact` in the manifest at `path`."""
+    inputs: str,
+    artifacts: dict[str, dict[str, Any] | None],
+    problems: list[str],
+    handler_check: HandlerCheckRecord,
+) -> str:
+    """The manifest's bytes. `artifacts` omits a zip that is needed but not built; None: no layer needed."""
     manifest: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "generator": f"hatch-lambda {__version__}",
@@ -64,21 +89,27 @@ def update_manifest(
         "architecture": architecture,
         "glibc": runtime.glibc_text,
         "python_platform": uv_python_platform(runtime, architecture),
-        "artifacts": {key: None for key in ARTIFACT_KEYS},
+        "inputs": inputs,
+        "artifacts": {key: artifacts[key] for key in ARTIFACT_KEYS if key in artifacts},
+        "deployable": not problems,
+        "problems": problems,
+        "handler_check": handler_check.to_json(),
     }
-    for key in ARTIFACT_KEYS:
-        if key != artifact:
-            manifest["artifacts"][key] = current_entry(path, key, runtime, architecture)
-    manifest["artifacts"][artifact] = entry
-    write_text(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return json.dumps(manifest, indent=2) + "\n"
 
 
-def current_entry(path: Path, artifact: str, runtime: Runtime, architecture: str) -> dict[str, Any] | None:
-    """The manifest's entry for `artifact` while it still describes a file on disk for this target."""
+def carried_entry(path: Path, artifact: str, runtime: Runtime, architecture: str) -> dict[str, Any] | None:
+    """The previous manifest's entry for `artifact`, while its file is still on disk with those bytes.
+
+    Only an entry for the same runtime and architecture, written by this manifest format, is carried.
+    """
     previous = _read(path)
-    same_target = previous.get("runtime") == runtime.name and previous.get("architecture") == architecture
+    if previous.get("format") != FORMAT_VERSION:
+        return None
+    if previous.get("runtime") != runtime.name or previous.get("architecture") != architecture:
+        return None
     entry = previous.get("artifacts", {}).get(artifact)
-    if (same_target or artifact == "source") and _still_on_disk(path.parent, entry):
+    if _still_on_disk(path.parent, entry):
         return dict(entry)
     return None
 

@@ -99,13 +99,10 @@ class LayerCache:
 
 
 def place(source: Path, destination: Path) -> None:
-    """Put a cached zip at `destination` atomically: a hard link when the filesystem allows it."""
+    """Put a copy of a cached zip at `destination` atomically: the artifact is the user's, never a
+    link to the cache entry, so nothing done to the cache can change an artifact already placed."""
     with replacing(destination) as temporary:
-        temporary.unlink()
-        try:
-            os.link(source, temporary)
-        except OSError:
-            shutil.copyfile(source, temporary)
+        shutil.copyfile(source, temporary)
 
 
 if sys.platform == "win32":

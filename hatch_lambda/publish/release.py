@@ -10,6 +10,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from hatch_lambda.build.manifest import FORMAT_VERSION
 from hatch_lambda.errors import PublishError
 from hatch_lambda.files.digest import file_sha256
 
@@ -79,6 +80,7 @@ def _manifest_project(path: Path) -> str | None:
 def read_release(manifest: Path) -> Release:
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
+        _refuse_undeployable(manifest, data)
         artifacts = data["artifacts"]
         release = Release(
             manifest=manifest,
@@ -94,6 +96,21 @@ def read_release(manifest: Path) -> Release:
     if release.source is None and release.layer is None:
         raise PublishError(f"{manifest} lists no zip to publish: {REBUILD}.")
     return release
+
+
+def _refuse_undeployable(manifest: Path, data: dict[str, Any]) -> None:
+    """Only a release the build committed whole, from one set of inputs, is published."""
+    if data.get("format") != FORMAT_VERSION:
+        raise PublishError(f"{manifest} was written by another version of hatch-lambda: {REBUILD}.")
+    if data.get("deployable") is not True:
+        problems = "; ".join(str(problem) for problem in data.get("problems", [])) or "no reason recorded"
+        raise PublishError(f"{manifest} does not describe a release that can be deployed ({problems}).")
+    entries = [entry for entry in data["artifacts"].values() if isinstance(entry, dict)]
+    if any(entry.get("inputs") != data.get("inputs") for entry in entries):
+        raise PublishError(
+            f"The zips listed in {manifest.name} were built from different inputs (a source zip built "
+            f"against another layer): {REBUILD}."
+        )
 
 
 def _artifact(manifest: Path, entry: Any) -> ZipArtifact | None:

@@ -1,0 +1,61 @@
+"""What a release must pass before it is committed: the proof it loads, Lambda's size limit, the handler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hatch_lambda.build.manifest import CHECK_NOT_ASKED, CHECK_PASSED, CHECK_SKIPPED, HandlerCheckRecord
+from hatch_lambda.build.target import Target
+from hatch_lambda.errors import PlatformProofError
+from hatch_lambda.platform.limits import check_unzipped_total
+from hatch_lambda.platform.proof import Violation
+from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
+
+
+def prove_loadable(target: Target, artifact: str, violations: list[Violation]) -> None:
+    if violations:
+        raise PlatformProofError(artifact, target.description, [str(violation) for violation in violations])
+
+
+def check_release_size(target: Target, *, source: int | None, layer: int | None) -> None:
+    """Lambda's 250 MB counts the code and every layer, unzipped: the parts known so far must fit."""
+    parts = {}
+    if source is not None:
+        parts["source zip"] = source
+    if layer is not None:
+        parts["layer"] = layer
+    if target.config.other_layers_size:
+        parts["other layers (other-layers-size)"] = target.config.other_layers_size
+    check_unzipped_total(parts)
+
+
+def check_release_handler(
+    target: Target, source_zip: Path | None, layer_zip: Path | None, *, unpaired: str | None
+) -> HandlerCheckRecord:
+    """Import the handler from the pair of zips this build commits, as Lambda would; once per build.
+
+    `unpaired` says why the zips in hand do not make a release (one missing, or built from other
+    inputs): then there is nothing meaningful to import from, and the check is skipped with that reason.
+    """
+    config = target.config
+    if config.handler is None:
+        return HandlerCheckRecord(CHECK_NOT_ASKED)
+    handlers = (config.handler,)
+    reason = unpaired or can_run_here(config.runtime, config.architecture)
+    if reason is not None or source_zip is None:
+        target.reporter.display_info(f"Skipped the handler check: {reason}")
+        return HandlerCheckRecord(CHECK_SKIPPED, handlers, reason)
+    checked = check_handler(
+        LocalFunction(
+            config.handler, config.runtime, source_zip, layer_zip, function_name=target.project_name
+        )
+    )
+    target.reporter.display_info(
+        f"Checked handler {checked.handler}: it imports from the zips and takes (event, context) "
+        f"on CPython {config.runtime.python_version_text} ({checked.seconds:.2f}s)"
+    )
+    if checked.runtime_provided:
+        target.reporter.display_info(
+            "Left to the Lambda runtime, not checked: " + ", ".join(checked.runtime_provided)
+        )
+    return HandlerCheckRecord(CHECK_PASSED, handlers)

@@ -1,0 +1,236 @@
+"""The `layer` version: plan the dependency set, then build its zip or take it from the layer cache.
+
+Planning resolves (or reads the lock) and computes the cache key; building installs, proves, slims,
+compiles and zips into the staging directory. A cached layer is copied into staging, never linked:
+the artifact is the user's and the cache is the tool's. A layer built fresh is stored in the cache
+only after the release is committed, by `store_in_cache`, which can only warn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
+from hatch_lambda.build import manifest
+from hatch_lambda.build.inputs import layer_options
+from hatch_lambda.build.reporting import report_zip
+from hatch_lambda.build.target import Target, unzipped_size
+from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.files.installed_tree import files_to_pack, installed_distributions, owners_by_record
+from hatch_lambda.files.record import FileToPack
+from hatch_lambda.files.slim import slim_layer
+from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, place
+from hatch_lambda.layer.install import install_layer
+from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
+from hatch_lambda.layer.request import InstallRequest
+from hatch_lambda.layer.uv import find_uv
+from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.platform.limits import human, largest_distributions
+from hatch_lambda.runtime.bytecode import LAYER_ROOT
+
+
+@dataclass
+class PlannedLayer:
+    plan: LayerPlan
+    key: str | None  # None: not cacheable (real mtimes, or an installer that resolves as it installs)
+    inputs: str
+    cache: LayerCache | None = None
+    # Filled by `build_layer_zip` when the layer was built, not taken from the cache.
+    details_to_store: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def plan_layer_version(target: Target, scratch: Path, *, inputs: str) -> PlannedLayer:
+    config = target.config
+    layer_inputs = LayerInputs(config.installer, config.lock, config.extras, config.dependency_groups)
+    plan = plan_layer(_install_request(target), layer_inputs, scratch)
+    for warning in plan.warnings:
+        target.reporter.display_warning(warning)
+    # Real mtimes (`reproducible = false`) make every build's bytes differ: nothing to reuse.
+    key = cache_key(plan, _layer_options(target)) if config.reproducible else None
+    return PlannedLayer(plan, key, inputs)
+
+
+def build_layer_zip(
+    target: Target,
+    planned: PlannedLayer,
+    destination: Path,
+    scratch: Path,
+    *,
+    hold: contextlib.ExitStack,
+    check_size: Callable[[int], None],
+) -> dict[str, Any]:
+    """Put the layer at `destination` (from the cache, or built); return its manifest entry.
+
+    The cache entry's lock is entered on `hold`, so it is kept until the release is committed and
+    stored: a second build of the same layer waits, then takes it from the cache.
+    """
+    if planned.key is not None:
+        cached = _cached(target, planned, planned.key, hold)
+        if cached is not None and _placed(cached, destination):
+            return _report_cached(target, planned, cached, destination, check_size)
+    details = _build(target, planned.plan, destination, scratch, inputs=planned.inputs, check_size=check_size)
+    if planned.cache is not None:
+        planned.details_to_store = details
+    return dict(details["entry"])
+
+
+def store_in_cache(target: Target, planned: PlannedLayer, committed: Path) -> None:
+    """After the commit: keep a copy of a freshly built layer for the next build. Failing only warns."""
+    if planned.cache is None or planned.key is None or planned.details_to_store is None:
+        return
+    try:
+        planned.cache.store(planned.key, committed, planned.details_to_store)
+    except OSError as error:
+        target.reporter.display_warning(
+            f"Could not store the layer in the layer cache ({planned.cache.root}): {error}. "
+            "The build is complete; the next one builds the layer again."
+        )
+
+
+def _cached(
+    target: Target, planned: PlannedLayer, key: str, hold: contextlib.ExitStack
+) -> CachedLayer | None:
+    cache = LayerCache(cache_directory())
+    try:
+        hold.enter_context(cache.locked(key))
+        cached = cache.lookup(key)
+    except OSError as error:
+        target.reporter.display_warning(
+            f"The layer cache ({cache.root}) cannot be used ({error}): building the layer without it. "
+            "Point HATCH_LAMBDA_CACHE_DIR at a writable directory to use one."
+        )
+        return None
+    planned.cache = cache
+    return cached
+
+
+def _placed(cached: CachedLayer, destination: Path) -> bool:
+    """Copy the cached zip into staging and confirm the copy holds the recorded bytes."""
+    place(cached.zip_path, destination)
+    return file_sha256(destination) == str(cached.details["entry"]["sha256"])
+
+
+def _report_cached(
+    target: Target,
+    planned: PlannedLayer,
+    cached: CachedLayer,
+    destination: Path,
+    check_size: Callable[[int], None],
+) -> dict[str, Any]:
+    entry = cached.details["entry"]
+    check_size(int(entry["unzipped_size"]))
+    target.reporter.display_info(
+        f"Layer from the cache ({cached.zip_path.parent}): the same {len(entry['packages'])} packages, "
+        "options and hatch-lambda version were built before; no install, no zipping"
+    )
+    for warning in cached.details.get("warnings", []):
+        target.reporter.display_warning(warning)
+    written = WrittenZip(
+        destination,
+        int(entry["zipped_size"]),
+        int(entry["unzipped_size"]),
+        int(entry["files"]),
+        entry["sha256"],
+    )
+    largest = [(str(name), int(size)) for name, size in cached.details.get("largest", [])]
+    report_zip(target.reporter, written, largest)
+    return {**entry, "file": destination.name, "inputs": planned.inputs}
+
+
+def _build(
+    target: Target,
+    plan: LayerPlan,
+    destination: Path,
+    scratch: Path,
+    *,
+    inputs: str,
+    check_size: Callable[[int], None],
+) -> dict[str, Any]:
+    config = target.config
+    installed = scratch / "target"
+    layer = install_layer(plan.request, config.installer, installed)
+    summary = layer.summary
+    target.reporter.display_info(
+        f"Resolved {summary.resolved or plan.resolved} packages for {target.description} "
+        f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
+    )
+    if layer.removed:
+        target.reporter.display_info(
+            "Removed what pip chose for this machine but the target does not need: "
+            + ", ".join(layer.removed)
+        )
+    for warning in layer.warnings:
+        target.reporter.display_warning(warning)
+    distributions = installed_distributions(installed)
+    files = _slimmed(target, files_to_pack(installed, config.layer_prefix))
+    files += target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
+    check_size(unzipped_size(files))
+    written = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
+    largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
+    report_zip(target.reporter, written, largest)
+    return {
+        "entry": manifest.layer_entry(written, inputs, config.layout, distributions),
+        "largest": largest,
+        "warnings": layer.warnings,
+    }
+
+
+def _slimmed(target: Target, files: list[FileToPack]) -> list[FileToPack]:
+    config = target.config
+    if not (config.slim or config.slim_exclude):
+        return files
+    result = slim_layer(files, config.layer_prefix, config.slim_exclude, drop_never_imported=config.slim)
+    target.reporter.display_info(
+        f"Slimmed the layer: left out {result.removed_files} files ({human(result.removed_bytes)}) "
+        "that Lambda never imports"
+    )
+    return result.kept
+
+
+def _install_request(target: Target) -> InstallRequest:
+    config = target.config
+    build_python = None
+    if config.allow_sdist:
+        build_python = find_runtime_python(config.runtime, find_uv())
+        if build_python is None:
+            version = config.runtime.python_version_text
+            message = (
+                f"`allow-sdist` builds packages with CPython {version}, the runtime's Python, and none "
+                f"was found. Install one (`uv python install {version}` or `pyenv install {version}`), "
+                f"or point `{environment_variable_for(config.runtime)}` at its executable."
+            )
+            raise LambdaBuildError(message)
+    return InstallRequest(
+        requirements=target.requirements,
+        runtime=config.runtime,
+        architecture=config.architecture,
+        project_name=target.project_name,
+        project_root=target.root,
+        exclude_packages=config.exclude_packages,
+        allow_sdist=config.allow_sdist,
+        build_python=build_python,
+    )
+
+
+def _layer_options(target: Target) -> dict[str, Any]:
+    """Every option that changes the layer zip's bytes, for the cache key."""
+    options = layer_options(target.config, target.fixed_date_time)
+    if target.config.compile_bytecode:
+        # Bytecode bytes can differ between patch releases of one CPython minor version.
+        options["compile-bytecode"] = _python_version(target.bytecode_python)
+    return options
+
+
+def _python_version(python: str) -> str:
+    import subprocess  # noqa: PLC0415 - only with compile-bytecode
+
+    probe = subprocess.run(
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    )
+    return probe.stdout.strip()

@@ -1,0 +1,238 @@
+"""One `hatch build -t lambda`: plan, build, prove, check, then commit, as one transaction.
+
+Every version asked for is built by the same run, into the staging directory of one transaction
+(`build.transaction`): planned first (settings, requirements, resolution, the cache key), then
+built and proven, then checked (the handler against the pair of zips this build commits, never
+against what an earlier build left), and only then committed to the output directory, the zips
+and the manifest together. A failure at any step says which step failed and leaves the output
+directory exactly as it was.
+
+A zip that is not rebuilt (`-t lambda:source` alone) is carried over from the previous manifest
+while its file is unchanged, and it makes a release with the new zip only when it was built from the
+same inputs (`build.inputs`); otherwise the manifest says the pair is stale and what to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hatch_lambda.archive.atomic import write_text
+from hatch_lambda.build import manifest
+from hatch_lambda.build.checks import check_release_handler, check_release_size
+from hatch_lambda.build.inputs import release_inputs
+from hatch_lambda.build.layer_version import PlannedLayer, build_layer_zip, plan_layer_version, store_in_cache
+from hatch_lambda.build.source_version import build_source_zip
+from hatch_lambda.build.target import Target
+from hatch_lambda.build.transaction import Staging, transaction
+from hatch_lambda.errors import LambdaBuildError
+
+STEPS = {
+    "plan": "planning (settings, requirements, resolution)",
+    "source": "building the source zip",
+    "layer": "building the layer",
+    "check": "checking the handler",
+    "commit": "committing the artifacts",
+}
+REBUILD_BOTH = "run `hatch build -t lambda` to build both"
+
+
+class BuildStepError(LambdaBuildError):
+    """A step of the transaction failed; the output directory was left as it was."""
+
+    def __init__(self, step: str, output: Path, problem: str) -> None:
+        self.step = step
+        self.problem = problem
+        super().__init__(
+            f"{problem}\n\nThe build failed while {STEPS[step]}; nothing in {output} was changed."
+        )
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one run wrote: each version's artifact (the layer version's is the manifest without a layer)."""
+
+    artifacts: dict[str, Path]
+    removed: list[Path]
+
+
+def build_release(target: Target, output: Path, versions: list[str], *, clean: list[str] | None) -> Committed:
+    """Build `versions` of `target` into `output` in one transaction.
+
+    `clean` names the versions whose earlier artifacts `-c` asked to remove; they go at the commit.
+    """
+    run = _ReleaseRun(target, output, versions)
+    with transaction(output, target.stem) as staging, contextlib.ExitStack() as held:
+        return run.run(staging, held, clean)
+
+
+class _ReleaseRun:
+    def __init__(self, target: Target, output: Path, versions: list[str]) -> None:
+        self.target = target
+        self.output = output
+        self.versions = versions
+        self.manifest_path = output / target.manifest_name
+
+    def run(self, staging: Staging, held: contextlib.ExitStack, clean: list[str] | None) -> Committed:
+        target, config = self.target, self.target.config
+        with self._step("plan"):
+            inputs = release_inputs(config, target.requirements, target.fixed_date_time)
+            wants_layer = "layer" in self.versions and bool(target.requirements)
+            planned = (
+                plan_layer_version(target, staging.scratch("plan"), inputs=inputs) if wants_layer else None
+            )
+        artifacts: dict[str, dict[str, Any] | None] = {}
+        staged: dict[str, Path] = {}
+        if "source" in self.versions:
+            with self._step("source"):
+                layer_size = self._carried_size("layer") if "layer" not in self.versions else None
+                artifacts["source"] = build_source_zip(
+                    target,
+                    staging.stage(target.source_name),
+                    staging.scratch("wheel"),
+                    inputs=inputs,
+                    check_size=lambda size: check_release_size(target, source=size, layer=layer_size),
+                )
+                staged["source"] = staging.staged[target.source_name]
+        if "layer" in self.versions:
+            with self._step("layer"):
+                artifacts["layer"] = self._layer(staging, held, planned, artifacts.get("source"))
+                if artifacts["layer"] is not None:
+                    staged["layer"] = staging.staged[target.layer_name]
+        for artifact in ("source", "layer"):
+            if artifact not in self.versions:
+                self._carry(artifact, artifacts)
+        problems = self._problems(artifacts, inputs)
+        with self._step("check"):
+            check = check_release_handler(
+                target,
+                self._zip_path(artifacts, staged, "source"),
+                self._zip_path(artifacts, staged, "layer"),
+                unpaired="; ".join(problems) or None,
+            )
+        with self._step("commit"):
+            write_text(
+                staging.stage(target.manifest_name),
+                manifest.manifest_text(
+                    project_name=target.project_name,
+                    project_version=target.project_version,
+                    runtime=config.runtime,
+                    architecture=config.architecture,
+                    inputs=inputs,
+                    artifacts=artifacts,
+                    problems=problems,
+                    handler_check=check,
+                ),
+            )
+            removed = self._clean_list(clean)
+            written = staging.commit(target.manifest_name, remove=removed)
+        for problem in problems:
+            target.reporter.display_warning(f"Not deployable yet: {problem}")
+        if planned is not None and "layer" in staged:
+            store_in_cache(target, planned, self.output / target.layer_name)
+        for path in removed:
+            if path not in written:
+                target.reporter.display_info(f"Removed {path.name} (clean)")
+        return Committed(
+            {
+                "source": self.output / target.source_name,
+                "layer": self.output / (target.layer_name if "layer" in staged else target.manifest_name),
+            },
+            removed,
+        )
+
+    def _layer(
+        self,
+        staging: Staging,
+        held: contextlib.ExitStack,
+        planned: PlannedLayer | None,
+        source: dict[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        target = self.target
+        if planned is None:
+            target.reporter.display_info("No layer zip: the project has no dependencies to put in one")
+            return None
+        source_size = int(source["unzipped_size"]) if source else self._carried_size("source")
+        return build_layer_zip(
+            target,
+            planned,
+            staging.stage(target.layer_name),
+            staging.scratch("layer"),
+            hold=held,
+            check_size=lambda size: check_release_size(target, source=source_size, layer=size),
+        )
+
+    def _carry(self, artifact: str, artifacts: dict[str, dict[str, Any] | None]) -> None:
+        """Keep the other zip of an earlier build in the manifest while its file is unchanged."""
+        if artifact == "layer" and not self.target.requirements:
+            artifacts["layer"] = None  # no dependencies: no layer, whatever an earlier build made
+            return
+        config = self.target.config
+        entry = manifest.carried_entry(self.manifest_path, artifact, config.runtime, config.architecture)
+        if entry is not None:
+            artifacts[artifact] = entry
+
+    def _carried_size(self, artifact: str) -> int | None:
+        config = self.target.config
+        entry = manifest.carried_entry(self.manifest_path, artifact, config.runtime, config.architecture)
+        return int(entry["unzipped_size"]) if entry else None
+
+    def _problems(self, artifacts: dict[str, dict[str, Any] | None], inputs: str) -> list[str]:
+        """Why the zips this manifest lists do not make a release Lambda can run, if they do not."""
+        problems = []
+        names = {"source": "source zip", "layer": "layer"}
+        for artifact, name in names.items():
+            if artifact not in artifacts:
+                problems.append(
+                    f"there is no {name} for {self.target.description} in {self.output}: {REBUILD_BOTH}"
+                )
+                continue
+            entry = artifacts[artifact]
+            if entry is not None and entry.get("inputs") != inputs:
+                problems.append(
+                    f"the {name} in {self.output} was built from other dependencies or options than this "
+                    f"build's (stale pair): {REBUILD_BOTH}"
+                )
+        return problems
+
+    def _zip_path(
+        self, artifacts: dict[str, dict[str, Any] | None], staged: dict[str, Path], artifact: str
+    ) -> Path | None:
+        if artifact in staged:
+            return staged[artifact]
+        entry = artifacts.get(artifact)
+        return self.output / entry["file"] if entry else None
+
+    def _clean_list(self, clean: list[str] | None) -> list[Path]:
+        if clean is None:
+            return []
+        return sorted(
+            path for path in self.output.iterdir() if path.is_file() and self.target.owns(path.name, clean)
+        )
+
+    @contextlib.contextmanager
+    def _step(self, step: str) -> Iterator[None]:
+        try:
+            yield
+        except BuildStepError:
+            raise
+        except LambdaBuildError as error:
+            raise BuildStepError(step, self.output, str(error)) from error
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename else ""
+            raise BuildStepError(step, self.output, f"{error.strerror or error}{where}") from error
+
+
+def remove_now(target: Target, output: Path, versions: list[str]) -> list[Path]:
+    """`--clean-only`: remove this project's own artifacts of `versions` at once."""
+    removed = []
+    for path in sorted(output.iterdir()) if output.is_dir() else []:
+        if path.is_file() and target.owns(path.name, versions):
+            path.unlink()
+            removed.append(path)
+    for path in removed:
+        target.reporter.display_info(f"Removed {path.name}")
+    return removed

@@ -1,0 +1,104 @@
+"""One project's lambda target as a build sees it: validated settings, project facts, and the reporter."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from hatch_lambda.build.config import LambdaBuilderConfig
+from hatch_lambda.build.reporting import Reporter
+from hatch_lambda.files.record import FileToPack, ZipDateTime
+from hatch_lambda.layer.uv import find_uv
+from hatch_lambda.platform.limits import human
+from hatch_lambda.runtime.bytecode import compile_bytecode, runtime_python
+
+SOURCE_SUFFIX = "-lambda-source.zip"
+LAYER_INFIX = "-lambda-layer-"
+MANIFEST_SUFFIX = "-lambda.json"
+
+
+class Target:
+    def __init__(
+        self,
+        config: LambdaBuilderConfig,
+        *,
+        project_name: str,
+        project_version: str,
+        stem: str,
+        requirements: list[str],
+        fixed_date_time: ZipDateTime | None,
+        reporter: Reporter,
+    ) -> None:
+        self.config = config
+        self.project_name = project_name
+        self.project_version = project_version
+        self.stem = stem  # the wheel's name and version, `my_app-0.1.0`: every artifact name starts with it
+        self.requirements = requirements
+        self.fixed_date_time = fixed_date_time
+        self.reporter = reporter
+
+    @property
+    def root(self) -> Path:
+        return Path(self.config.root)
+
+    @property
+    def description(self) -> str:
+        return f"{self.config.runtime.name} {self.config.architecture}"
+
+    @property
+    def source_name(self) -> str:
+        return f"{self.stem}{SOURCE_SUFFIX}"
+
+    @property
+    def layer_name(self) -> str:
+        return f"{self.stem}{LAYER_INFIX}{self.config.runtime.name}-{self.config.architecture}.zip"
+
+    @property
+    def manifest_name(self) -> str:
+        return f"{self.stem}{MANIFEST_SUFFIX}"
+
+    def owns(self, file_name: str, versions: list[str]) -> bool:
+        """Whether `file_name` is one of this project's own artifacts of `versions` (what `clean` removes)."""
+        return (
+            ("source" in versions and file_name == self.source_name)
+            or (
+                "layer" in versions
+                and file_name.startswith(f"{self.stem}{LAYER_INFIX}")
+                and file_name.endswith(".zip")
+            )
+            or ({"source", "layer"} <= set(versions) and file_name == self.manifest_name)
+        )
+
+    @cached_property
+    def bytecode_python(self) -> str:
+        """The runtime's CPython, found once per build: the compiler and the cache key both need it."""
+        return runtime_python(self.config.runtime, find_uv())
+
+    def bytecode(self, files: list[FileToPack], *, import_root: str, extracted_to: str) -> list[FileToPack]:
+        """Unchecked-hash `.pyc` files for `compile-bytecode`: Lambda can never write `__pycache__`."""
+        if not self.config.compile_bytecode:
+            return []
+        runtime = self.config.runtime
+        compiled = compile_bytecode(
+            files,
+            python=self.bytecode_python,
+            python_version=runtime.python_version,
+            import_root=import_root,
+            extracted_to=extracted_to,
+        )
+        if compiled.uncompilable:
+            shown = ", ".join(f"{item.archive_path} ({item.reason})" for item in compiled.uncompilable[:10])
+            more = f" and {len(compiled.uncompilable) - 10} more" if len(compiled.uncompilable) > 10 else ""
+            self.reporter.display_warning(
+                f"{len(compiled.uncompilable)} files do not compile for CPython "
+                f"{runtime.python_version_text} and ship without bytecode: {shown}{more}"
+            )
+        self.reporter.display_info(
+            f"Compiled {len(compiled.pyc_files)} modules to unchecked-hash bytecode "
+            f"({human(unzipped_size(compiled.pyc_files))})"
+        )
+        return compiled.pyc_files
+
+
+def unzipped_size(files: list[FileToPack]) -> int:
+    return sum(file.unzipped_size for file in files)
