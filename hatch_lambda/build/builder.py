@@ -23,6 +23,7 @@ from hatch_lambda.build.target import Target
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import zip_date_time
 from hatch_lambda.layer.requirements import layer_requirements
+from hatch_lambda.layer.sources import read_sources
 from hatch_lambda.platform import runtimes
 
 VERSIONS = ("source", "layer")
@@ -106,6 +107,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 dependency_groups=self.metadata.config.get("dependency-groups"),
                 groups=config.dependency_groups,
             ),
+            sources=read_sources(Path(self.root)),
             fixed_date_time=zip_date_time(get_reproducible_timestamp()) if config.reproducible else None,
             reporter=self.app,
         )
@@ -119,7 +121,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             _ = config.architecture, config.extras, config.layout, config.dependency_groups
             _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
             _ = config.slim, config.slim_exclude, config.compile_bytecode, config.other_layers_size
-            _ = config.handler
+            _ = config.handler, config.path_dependencies, config.lock_disabled
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise

@@ -31,11 +31,17 @@ OWN_OPTIONS = (
     "layout",
     "lock",
     "other-layers-size",
+    "path-dependencies",
     "runtime",
     "slim",
     "slim-exclude",
 )
 INSTALLERS = ("uv", "pip")
+# Where first-party dependencies (workspace members, directories by path) ship: as code, in the
+# source zip beside the project, or in the layer like any other dependency.
+PATH_DEPENDENCY_PLACES = ("code", "layer")
+# `lock = "none"`: resolve afresh even where a `uv.lock` would be the default.
+NO_LOCK = "none"
 
 # Hatchling's standard target options that keep their meaning for this target.
 STANDARD_OPTIONS = (
@@ -147,9 +153,24 @@ class LambdaBuilderConfig(BuilderConfig):
         return str(value)
 
     @cached_property
+    def lock_disabled(self) -> bool:
+        """`lock = "none"`: never the project's or workspace's `uv.lock`, resolve instead."""
+        return self.target_config.get("lock") == NO_LOCK
+
+    @cached_property
+    def path_dependencies(self) -> str:
+        value = self.target_config.get("path-dependencies", "code")
+        if value not in PATH_DEPENDENCY_PLACES:
+            choices = ", ".join(PATH_DEPENDENCY_PLACES)
+            message = f"Field {self._field('path-dependencies')} must be one of: {choices} (got {value!r})"
+            raise ValueError(message)
+        return str(value)
+
+    @cached_property
     def lock(self) -> Path | None:
+        """The lock the target names; see `lock_disabled` for "none", and `layer.sources` for the default."""
         value = self.target_config.get("lock")
-        if value is None:
+        if value is None or value == NO_LOCK:
             return None
         if not isinstance(value, str) or not value:
             message = f"Field {self._field('lock')} must be a path to a lock file"

@@ -36,7 +36,10 @@ def layer_options(config: LambdaBuilderConfig, fixed_date_time: ZipDateTime | No
 
 
 def release_inputs(
-    config: LambdaBuilderConfig, requirements: list[str], fixed_date_time: ZipDateTime | None
+    config: LambdaBuilderConfig,
+    requirements: list[str],
+    lock: Path | None,
+    fixed_date_time: ZipDateTime | None,
 ) -> str:
     identity = {
         **layer_options(config, fixed_date_time),
@@ -44,7 +47,8 @@ def release_inputs(
         "requirements": requirements,
         "extras": config.extras,
         "dependency-groups": config.dependency_groups,
-        "lock": _lock_identity(config.lock),
+        "lock": _lock_identity(lock),
+        "path-dependencies": config.path_dependencies,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 

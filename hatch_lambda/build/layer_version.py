@@ -9,6 +9,7 @@ only after the release is committed, by `store_in_cache`, which can only warn.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, p
 from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.layer.request import InstallRequest
+from hatch_lambda.layer.sources import requirement_names
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
 from hatch_lambda.platform.limits import human, largest_distributions
@@ -45,10 +47,21 @@ class PlannedLayer:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan_layer_version(target: Target, scratch: Path, *, inputs: str) -> PlannedLayer:
+def plan_layer_version(
+    target: Target, scratch: Path, *, inputs: str, requirements: list[str]
+) -> PlannedLayer:
+    """`requirements`: what the layer installs, first-party code already taken out (see `first_party`)."""
     config = target.config
-    layer_inputs = LayerInputs(config.installer, config.lock, config.extras, config.dependency_groups)
-    plan = plan_layer(_install_request(target), layer_inputs, scratch)
+    lock = target.lock
+    _refuse_unlocked_index_sources(target, lock, requirements)
+    if lock is not None and config.lock is None:
+        target.reporter.display_info(
+            f"Installing the pins of {_shown(lock, target.root)}, the project's uv.lock"
+            + (" (its workspace's)" if lock.parent != target.root else "")
+            + ': set `lock = "none"` to resolve afresh'
+        )
+    layer_inputs = LayerInputs(config.installer, lock, config.extras, config.dependency_groups)
+    plan = plan_layer(_install_request(target, requirements), layer_inputs, scratch)
     for warning in plan.warnings:
         target.reporter.display_warning(warning)
     # Real mtimes (`reproducible = false`) make every build's bytes differ: nothing to reuse.
@@ -193,7 +206,30 @@ def _slimmed(target: Target, files: list[FileToPack]) -> list[FileToPack]:
     return result.kept
 
 
-def _install_request(target: Target) -> InstallRequest:
+def _refuse_unlocked_index_sources(target: Target, lock: Path | None, requirements: list[str]) -> None:
+    """An `index` source pins a name to one index; only uv.lock carries that (with hashes) to the install."""
+    if lock is not None:
+        return
+    wanted = requirement_names(requirements)
+    pinned = sorted(name for name in target.sources.index_pinned if name in wanted)
+    if pinned:
+        names = ", ".join(f"`{name}` (index `{target.sources.index_pinned[name]}`)" for name in pinned)
+        message = (
+            f"`tool.uv.sources` gives {names} an index of its own, which hatch-lambda honours only "
+            "through the lock: run `uv lock` and build again (the layer then installs uv.lock's pins, "
+            'with their hashes), or drop `lock = "none"`.'
+        )
+        raise LambdaBuildError(message)
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return str(path)
+
+
+def _install_request(target: Target, requirements: list[str]) -> InstallRequest:
     config = target.config
     build_python = None
     if config.allow_sdist:
@@ -207,7 +243,7 @@ def _install_request(target: Target) -> InstallRequest:
             )
             raise LambdaBuildError(message)
     return InstallRequest(
-        requirements=target.requirements,
+        requirements=requirements,
         runtime=config.runtime,
         architecture=config.architecture,
         project_name=target.project_name,

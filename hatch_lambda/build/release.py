@@ -23,6 +23,7 @@ from typing import Any
 from hatch_lambda.archive.atomic import write_text
 from hatch_lambda.build import manifest
 from hatch_lambda.build.checks import check_release_handler, check_release_size
+from hatch_lambda.build.first_party import collect_first_party
 from hatch_lambda.build.inputs import release_inputs
 from hatch_lambda.build.layer_version import PlannedLayer, build_layer_zip, plan_layer_version, store_in_cache
 from hatch_lambda.build.source_version import build_source_zip
@@ -75,14 +76,24 @@ class _ReleaseRun:
         self.output = output
         self.versions = versions
         self.manifest_path = output / target.manifest_name
+        self.requirements: list[str] = []  # what the layer installs, known once planned
 
     def run(self, staging: Staging, held: contextlib.ExitStack, clean: list[str] | None) -> Committed:
         target, config = self.target, self.target.config
         with self._step("plan"):
-            inputs = release_inputs(config, target.requirements, target.fixed_date_time)
-            wants_layer = "layer" in self.versions and bool(target.requirements)
+            code = collect_first_party(target, target.sources, staging.scratch("first-party"))
+            self.requirements = code.layer_requirements
+            inputs = release_inputs(config, self.requirements, target.lock, target.fixed_date_time)
+            wants_layer = "layer" in self.versions and bool(self.requirements)
             planned = (
-                plan_layer_version(target, staging.scratch("plan"), inputs=inputs) if wants_layer else None
+                plan_layer_version(
+                    target,
+                    staging.scratch("plan"),
+                    inputs=inputs,
+                    requirements=self.requirements,
+                )
+                if wants_layer
+                else None
             )
         artifacts: dict[str, dict[str, Any] | None] = {}
         staged: dict[str, Path] = {}
@@ -93,6 +104,7 @@ class _ReleaseRun:
                     target,
                     staging.stage(target.source_name),
                     staging.scratch("wheel"),
+                    first_party=code.packages,
                     inputs=inputs,
                     check_size=lambda size: check_release_size(target, source=size, layer=layer_size),
                 )
@@ -167,7 +179,7 @@ class _ReleaseRun:
 
     def _carry(self, artifact: str, artifacts: dict[str, dict[str, Any] | None]) -> None:
         """Keep the other zip of an earlier build in the manifest while its file is unchanged."""
-        if artifact == "layer" and not self.target.requirements:
+        if artifact == "layer" and not self.requirements:
             artifacts["layer"] = None  # no dependencies: no layer, whatever an earlier build made
             return
         config = self.target.config

@@ -9,16 +9,25 @@ from typing import Any
 from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
 from hatch_lambda.build import manifest
 from hatch_lambda.build.checks import prove_loadable
+from hatch_lambda.build.first_party import BuiltPackage
 from hatch_lambda.build.project_wheel import build_project_wheel
 from hatch_lambda.build.reporting import report_zip
 from hatch_lambda.build.target import Target, unzipped_size
+from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.wheel_contents import plan_target_install
 from hatch_lambda.platform.proof import check_files_to_pack
 from hatch_lambda.runtime.bytecode import FUNCTION_ROOT
 
 
 def build_source_zip(
-    target: Target, destination: Path, scratch: Path, *, inputs: str, check_size: Callable[[int], None]
+    target: Target,
+    destination: Path,
+    scratch: Path,
+    *,
+    first_party: list[BuiltPackage],
+    inputs: str,
+    check_size: Callable[[int], None],
 ) -> dict[str, Any]:
     """Write the source zip to `destination`; return its manifest entry.
 
@@ -27,15 +36,40 @@ def build_source_zip(
     config = target.config
     wheel = build_project_wheel(config, scratch)
     plan = plan_target_install(wheel)
-    prove_loadable(target, "source zip", check_files_to_pack(plan.files, config.runtime, config.architecture))
     target.reporter.display_info(f"Built wheel {wheel.name} ({len(plan.files)} files to ship)")
+    shipped = [*plan.files]
+    for package in first_party:
+        target.reporter.display_info(
+            f"Built wheel {package.wheel_name} from {package.package.origin} `{package.package.name}` "
+            f"({len(package.files)} files to ship as code)"
+        )
+        shipped += package.files
+    _refuse_overlaps(wheel.name, plan.files, first_party)
+    prove_loadable(target, "source zip", check_files_to_pack(shipped, config.runtime, config.architecture))
     if plan.left_out:
         target.reporter.display_warning(
             "Left out of the source zip (Lambda cannot use scripts, data or headers): "
             + ", ".join(plan.left_out)
         )
-    files = [*plan.files, *target.bytecode(plan.files, import_root="", extracted_to=FUNCTION_ROOT)]
+    files = [*shipped, *target.bytecode(shipped, import_root="", extracted_to=FUNCTION_ROOT)]
     check_size(unzipped_size(files))
     written: WrittenZip = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
     report_zip(target.reporter, written)
     return manifest.zip_entry(written, inputs)
+
+
+def _refuse_overlaps(
+    project_wheel: str, project_files: list[FileToPack], first_party: list[BuiltPackage]
+) -> None:
+    """Two packages that would write the same path at the zip root: one would silently replace the other."""
+    owners = {file.archive_path: project_wheel for file in project_files}
+    for package in first_party:
+        for file in package.files:
+            other = owners.setdefault(file.archive_path, package.wheel_name)
+            if other != package.wheel_name:
+                message = (
+                    f"{other} and {package.wheel_name} would both write `{file.archive_path}` into the "
+                    "source zip: rename one package's modules, or ship one of them in the layer "
+                    '(`path-dependencies = "layer"`)'
+                )
+                raise LambdaBuildError(message)

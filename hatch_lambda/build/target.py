@@ -8,6 +8,7 @@ from pathlib import Path
 from hatch_lambda.build.config import LambdaBuilderConfig
 from hatch_lambda.build.reporting import Reporter
 from hatch_lambda.files.record import FileToPack, ZipDateTime
+from hatch_lambda.layer.sources import ProjectSources
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.limits import human
 from hatch_lambda.runtime.bytecode import compile_bytecode, runtime_python
@@ -26,6 +27,7 @@ class Target:
         project_version: str,
         stem: str,
         requirements: list[str],
+        sources: ProjectSources,
         fixed_date_time: ZipDateTime | None,
         reporter: Reporter,
     ) -> None:
@@ -33,9 +35,18 @@ class Target:
         self.project_name = project_name
         self.project_version = project_version
         self.stem = stem  # the wheel's name and version, `my_app-0.1.0`: every artifact name starts with it
-        self.requirements = requirements
+        self.requirements = requirements  # as the project declares them, first-party names included
+        self.sources = sources
         self.fixed_date_time = fixed_date_time
         self.reporter = reporter
+
+    @property
+    def lock(self) -> Path | None:
+        """The lock the layer installs: the one the target names, else the project's or workspace's
+        `uv.lock`, unless `lock = "none"`."""
+        if self.config.lock is not None or self.config.lock_disabled:
+            return self.config.lock
+        return self.sources.lock
 
     @property
     def root(self) -> Path:

@@ -24,6 +24,7 @@ IMPORTABLE_SCHEMES = frozenset({"purelib", "platlib"})
 class WheelInstallPlan:
     files: list[FileToPack]
     left_out: list[str]  # wheel paths of scripts, data and headers, which Lambda cannot use
+    requires: list[str]  # the wheel's own `Requires-Dist`, as its METADATA lists them
 
 
 def plan_target_install(wheel: Path) -> WheelInstallPlan:
@@ -49,7 +50,10 @@ def plan_target_install(wheel: Path) -> WheelInstallPlan:
                     size=info.file_size,
                 )
             )
-    return WheelInstallPlan(files=files, left_out=sorted(left_out))
+        metadata = email.parser.BytesHeaderParser().parsebytes(archive.read(f"{dist_info}/METADATA"))
+    return WheelInstallPlan(
+        files=files, left_out=sorted(left_out), requires=metadata.get_all("Requires-Dist") or []
+    )
 
 
 def _special_directories(archive: zipfile.ZipFile) -> tuple[str, str]:
