@@ -1,4 +1,6 @@
-"""`hatch-lambda`: commands that work on what `hatch build -t lambda` wrote.
+"""`hatch-lambda`: the lambda target without Hatch, and commands that work on what it wrote.
+
+`hatch-lambda build` and `hatch-lambda lock` live in `commands/`.
 
 `hatch-lambda invoke` runs the function's handler from the built zips on this machine, the way
 Lambda's Python runtime would (see `local_runtime`), and prints Lambda's response on standard
@@ -27,6 +29,8 @@ from packaging.utils import canonicalize_name
 from tomlkit.exceptions import TOMLKitError
 
 from hatch_lambda.__about__ import __version__
+from hatch_lambda.commands.build import add_build
+from hatch_lambda.commands.lock import add_lock
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.platform.runtimes import Runtime, runtime_named
 from hatch_lambda.runtime.handler_name import HANDLER_SETTING, parse_handler
@@ -75,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # One `_add_<command>(commands)` per sub-command; each sets `run` to its function. `publish`
     # belongs here next to `invoke`.
+    add_build(commands)
+    add_lock(commands)
     _add_invoke(commands)
     _add_publish(commands)
     return parser

@@ -74,7 +74,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         versions = versions or self.get_default_versions()
         if self._clean_only:
             with self._user_errors_abort():
-                remove_now(self._target(), Path(directory), versions)
+                remove_now(self.lambda_target(), Path(directory), versions)
         else:
             self._clean = versions
 
@@ -88,10 +88,13 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         if self._committed is None:
             versions = self._versions or [version]  # a version called without `build()`: that one alone
             with self._user_errors_abort():
-                self._committed = build_release(self._target(), Path(directory), versions, clean=self._clean)
+                self._committed = build_release(
+                    self.lambda_target(), Path(directory), versions, clean=self._clean
+                )
         return self._committed
 
-    def _target(self) -> Target:
+    def lambda_target(self) -> Target:
+        """The validated target, for this build and for commands that work on it (`hatch-lambda lock`)."""
         core = self.metadata.core
         config = self._validated_config()
         return Target(

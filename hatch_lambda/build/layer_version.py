@@ -61,7 +61,7 @@ def plan_layer_version(
             + ': set `lock = "none"` to resolve afresh'
         )
     layer_inputs = LayerInputs(config.installer, lock, config.extras, config.dependency_groups)
-    plan = plan_layer(_install_request(target, requirements), layer_inputs, scratch)
+    plan = plan_layer(install_request(target, requirements), layer_inputs, scratch)
     for warning in plan.warnings:
         target.reporter.display_warning(warning)
     # Real mtimes (`reproducible = false`) make every build's bytes differ: nothing to reuse.
@@ -229,7 +229,7 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _install_request(target: Target, requirements: list[str]) -> InstallRequest:
+def install_request(target: Target, requirements: list[str]) -> InstallRequest:
     config = target.config
     build_python = None
     if config.allow_sdist:

@@ -78,12 +78,20 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
     )
 
 
-def resolve_with_uv(request: InstallRequest, output: Path) -> int:
+def resolve_with_uv(request: InstallRequest, output: Path, *, upgrade: list[str] | None = None) -> int:
     """`uv pip compile` for the runtime into a PEP 751 lock at `output`; returns the package count.
 
     The same flags as the install, so installing that lock afterwards gives what a direct install
-    would, without resolving twice.
+    would, without resolving twice. Pins already in `output` are kept where they still fit, as uv
+    keeps them; `upgrade` lets go of them: every pin (`[]`), or the named packages'.
     """
+    upgrading = (
+        []
+        if upgrade is None
+        else ["--upgrade"]
+        if not upgrade
+        else [argument for name in upgrade for argument in ("--upgrade-package", name)]
+    )
     with tempfile.TemporaryDirectory(prefix="hatch-lambda-uv-") as scratch:
         command = [
             find_uv(),
@@ -94,6 +102,7 @@ def resolve_with_uv(request: InstallRequest, output: Path) -> int:
             str(output),
             "--no-header",
             "--quiet",
+            *upgrading,
             *_target_arguments(request, Path(scratch)),
         ]
         _run(command, request)
