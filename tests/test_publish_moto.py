@@ -255,3 +255,50 @@ def test_cli_reports_a_refusal_with_exit_code_2(aws, tmp_path, capsys):
 
     assert code == 2
     assert "hatch-lambda publish:" in capsys.readouterr().err
+
+
+def test_after_a_failed_build_publish_deploys_what_the_good_build_wrote(aws, tmp_path, offline_environment):
+    """A real build, a failing one after it, then publish: the good release goes out, whole."""
+    from tests.helpers import output_of, run_hatchling, write_project  # noqa: PLC0415
+
+    root = write_project(
+        tmp_path / "my-app",
+        {
+            "pyproject.toml": """
+                [project]
+                name = "my-app"
+                version = "0.1.0"
+                requires-python = ">=3.12"
+                dependencies = ["hlfix-pure"]
+
+                [tool.hatch.build.targets.wheel]
+                packages = ["my_app"]
+
+                [tool.hatch.build.targets.lambda]
+                runtime = "python3.12"
+                handler = "my_app.app.handler"
+            """,
+            "my_app/__init__.py": "",
+            "my_app/app.py": "import hlfix_pure\n\ndef handler(event, context):\n    return 1\n",
+        },
+    )
+    good = run_hatchling(root, "lambda", environment=offline_environment)
+    assert good.returncode == 0, output_of(good)
+    good_source = (root / "dist" / "my_app-0.1.0-lambda-source.zip").read_bytes()
+    (root / "my_app" / "app.py").write_text(
+        "import hlfix_gone\n\ndef handler(event, context):\n    return 2\n"
+    )
+    assert run_hatchling(root, "lambda", environment=offline_environment).returncode != 0
+    create_function("my-app")  # its Handler is `app.handler`, not the target's
+
+    outcome, lines = publish(root, SETTINGS)
+
+    assert configuration()["CodeSha256"] == code_sha256(good_source)
+    [version] = layer_versions()
+    assert [layer["Arn"] for layer in configuration()["Layers"]] == [version["LayerVersionArn"]]
+    assert outcome.functions[0].code == "updated"
+    assert any(
+        "Function my-app has Handler `app.handler`, but the target's `handler` is `my_app.app.handler`"
+        in line
+        for line in lines
+    )

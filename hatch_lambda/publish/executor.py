@@ -192,6 +192,8 @@ class Publisher:
         )
         functions = [self.function_state(name, settings.alias) for name in settings.function_names]
         plan = plan_publish(release, settings, newest_layer, functions, other_layers_size)
+        for warning in plan.warnings:
+            self.report(f"Warning: {warning}")
         if settings.dry_run:
             return dry_run_outcome(plan, self.report)
         return self.execute(plan)
@@ -239,6 +241,7 @@ class Publisher:
                 for item in config.get("Layers", [])
             ),
             alias=self.alias_state(name, alias) if alias is not None else None,
+            handler=config.get("Handler"),
         )
 
     def alias_state(self, name: str, alias: str) -> AliasState | None:

@@ -56,6 +56,7 @@ class FunctionState:
     code_sha256: str
     layers: tuple[AttachedLayer, ...]
     alias: AliasState | None = None
+    handler: str | None = None  # the function's `Handler` setting
 
 
 # The plan ---------------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ class PublishPlan:
     release: Release
     layer: LayerStep | None
     functions: tuple[FunctionStep, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def plan_publish(
@@ -134,7 +136,20 @@ def plan_publish(
         )
         for function in functions
     )
-    return PublishPlan(release, layer, steps)
+    return PublishPlan(release, layer, steps, handler_warnings(release, functions))
+
+
+def handler_warnings(release: Release, functions: Sequence[FunctionState]) -> tuple[str, ...]:
+    """A function whose `Handler` is none of the target's `handler` runs something else than was checked."""
+    if not release.handlers:
+        return ()
+    return tuple(
+        f"Function {function.name} has Handler `{function.handler}`, but the target's `handler` is "
+        f"{' or '.join(f'`{handler}`' for handler in release.handlers)}: set one of them to the other "
+        f"(`aws lambda update-function-configuration --function-name {function.name} --handler ...`)."
+        for function in functions
+        if function.handler is not None and function.handler not in release.handlers
+    )
 
 
 def _layer_step(

@@ -37,6 +37,7 @@ class Release:
     architecture: str
     source: ZipArtifact | None
     layer: ZipArtifact | None
+    handlers: tuple[str, ...] = ()  # the target's `handler`, as the build recorded it
 
 
 REBUILD = "run `hatch build -t lambda` again"
@@ -90,6 +91,7 @@ def read_release(manifest: Path) -> Release:
             architecture=str(data["architecture"]),
             source=_artifact(manifest, artifacts.get("source")),
             layer=_artifact(manifest, artifacts.get("layer")),
+            handlers=tuple(str(handler) for handler in data.get("handler_check", {}).get("handlers", [])),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise PublishError(f"{manifest} is not a hatch-lambda manifest ({error!r}): {REBUILD}.") from error
