@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tests.helpers import (
     invoke_like_lambda,
     output_of,
     run_hatchling,
+    run_in,
     write_project,
 )
 from tests.wheelfactory import WheelSpec, write_wheel
@@ -338,3 +340,71 @@ def test_the_fixture_workspace_builds_each_function_with_real_packages(tmp_path,
             event,
         )
         assert expected.items() <= result.items()
+
+
+def test_build_all_gives_each_function_its_code_and_one_shared_layer(tmp_path, offline_environment):
+    from hatch_lambda.publish.release import read_release  # noqa: PLC0415
+
+    root = workspace(tmp_path / "acme")
+    command = [sys.executable, "-m", "hatch_lambda.cli", "build", "--all", "--no-isolation"]
+
+    completed = run_in(root, command, offline_environment)
+
+    output = output_of(completed)
+    assert completed.returncode == 0, output
+    dist = root / "dist"
+    assert sorted(path.name for path in dist.iterdir()) == [
+        "acme-lambda-layer-python3.12-x86_64.zip",
+        "invoices-0.1.0-lambda-source.zip",
+        "invoices-0.1.0-lambda.json",
+        "orders-0.1.0-lambda-source.zip",
+        "orders-0.1.0-lambda.json",
+    ]
+    assert "Checked handler orders.app.handler" in output
+    assert "Checked handler invoices.app.handler" in output
+    assert output.count("Resolved ") == 1  # resolved, installed and zipped once for both
+    layer = dist / "acme-lambda-layer-python3.12-x86_64.zip"
+    assert {"python/hlfix_extra.py", "python/hlfix_pure/__init__.py"} <= set(zip_names(layer))
+    assert not [entry for entry in zip_names(layer) if "acme_shared" in entry]
+    for name in ("orders", "invoices"):
+        release = read_release(dist / f"{name}-0.1.0-lambda.json")
+        assert release.layer is not None and release.layer.path == layer
+        assert "acme_shared/__init__.py" in zip_names(dist / f"{name}-0.1.0-lambda-source.zip")
+
+    layer_before = layer.read_bytes()
+    sources_before = {
+        name: (dist / f"{name}-0.1.0-lambda-source.zip").read_bytes() for name in ("orders", "invoices")
+    }
+    library = root / "packages" / "acme-shared" / "acme_shared" / "__init__.py"
+    library.write_text("def greet(name):\n    return f'Hi, {name}.'\n")
+    again = run_in(root, command, offline_environment)
+    assert again.returncode == 0, output_of(again)
+    assert layer.read_bytes() == layer_before
+    for name, before in sources_before.items():
+        assert (dist / f"{name}-0.1.0-lambda-source.zip").read_bytes() != before
+
+
+def test_build_all_refuses_members_that_disagree_on_the_shared_layer(tmp_path, offline_environment):
+    root = workspace(tmp_path / "acme", orders_table="slim = true")
+
+    completed = run_in(
+        root,
+        [sys.executable, "-m", "hatch_lambda.cli", "build", "--all", "--no-isolation"],
+        offline_environment,
+    )
+
+    output = output_of(completed)
+    assert completed.returncode != 0
+    assert "set `slim` differently" in output
+    assert not (root / "dist").exists() or not list((root / "dist").iterdir())
+
+
+def test_build_all_outside_a_workspace_says_what_to_do(tmp_path, offline_environment):
+    lone = write_project(tmp_path / "lone", {"pyproject.toml": '[project]\nname = "lone"\nversion = "1"\n'})
+
+    completed = run_in(
+        lone, [sys.executable, "-m", "hatch_lambda.cli", "build", "--all"], offline_environment
+    )
+
+    assert completed.returncode == 2
+    assert "declares no uv workspace" in completed.stderr

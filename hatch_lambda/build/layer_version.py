@@ -251,6 +251,7 @@ def install_request(target: Target, requirements: list[str]) -> InstallRequest:
         exclude_packages=config.exclude_packages,
         allow_sdist=config.allow_sdist,
         build_python=build_python,
+        lock_packages=target.lock_packages,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from hatch_lambda.archive.atomic import write_text
 from hatch_lambda.build import manifest
 from hatch_lambda.build.checks import check_release_handler, check_release_size
-from hatch_lambda.build.first_party import collect_first_party
+from hatch_lambda.build.first_party import FirstPartyCode, collect_first_party
 from hatch_lambda.build.inputs import release_inputs
 from hatch_lambda.build.layer_version import PlannedLayer, build_layer_zip, plan_layer_version, store_in_cache
 from hatch_lambda.build.source_version import build_source_zip
@@ -60,72 +60,110 @@ class Committed:
     removed: list[Path]
 
 
+@dataclass(frozen=True)
+class SharedLayer:
+    """One layer built for several workspace members at once (`hatch-lambda build --all`)."""
+
+    entry: dict[str, Any] | None  # its manifest entry; None: the members need no layer
+    path: Path | None  # where it is staged
+    inputs: str  # the digest every member's release is built from
+
+
 def build_release(target: Target, output: Path, versions: list[str], *, clean: list[str] | None) -> Committed:
     """Build `versions` of `target` into `output` in one transaction.
 
     `clean` names the versions whose earlier artifacts `-c` asked to remove; they go at the commit.
     """
-    run = _ReleaseRun(target, output, versions)
+    run = ReleaseRun(target, output, versions)
     with transaction(output, target.stem) as staging, contextlib.ExitStack() as held:
-        return run.run(staging, held, clean)
+        run.plan(staging)
+        run.build_source(staging)
+        run.build_own_layer(staging, held)
+        run.stage_manifest(staging)
+        with run.step("commit"):
+            removed = run.clean_list(clean)
+            written = staging.commit([target.manifest_name], remove=removed)
+        run.after_commit(written, removed)
+        return run.committed(removed)
 
 
-class _ReleaseRun:
+class ReleaseRun:
+    """One project's release, in phases a workspace build can interleave with its members' others."""
+
     def __init__(self, target: Target, output: Path, versions: list[str]) -> None:
         self.target = target
         self.output = output
         self.versions = versions
         self.manifest_path = output / target.manifest_name
         self.requirements: list[str] = []  # what the layer installs, known once planned
+        self.code: FirstPartyCode | None = None
+        self.inputs = ""
+        self.planned: PlannedLayer | None = None
+        self.artifacts: dict[str, dict[str, Any] | None] = {}
+        self.staged: dict[str, Path] = {}
+        self.shared: SharedLayer | None = None
 
-    def run(self, staging: Staging, held: contextlib.ExitStack, clean: list[str] | None) -> Committed:
+    def plan(self, staging: Staging, *, own_layer: bool = True) -> None:
         target, config = self.target, self.target.config
-        with self._step("plan"):
-            code = collect_first_party(target, target.sources, staging.scratch("first-party"))
-            self.requirements = code.layer_requirements
-            inputs = release_inputs(config, self.requirements, target.lock, target.fixed_date_time)
-            wants_layer = "layer" in self.versions and bool(self.requirements)
-            planned = (
-                plan_layer_version(
+        with self.step("plan"):
+            self.code = collect_first_party(
+                target, target.sources, staging.scratch(f"{target.stem}-first-party")
+            )
+            self.requirements = self.code.layer_requirements
+            self.inputs = release_inputs(config, self.requirements, target.lock, target.fixed_date_time)
+            if own_layer and "layer" in self.versions and self.requirements:
+                self.planned = plan_layer_version(
                     target,
-                    staging.scratch("plan"),
-                    inputs=inputs,
+                    staging.scratch(f"{target.stem}-plan"),
+                    inputs=self.inputs,
                     requirements=self.requirements,
                 )
-                if wants_layer
-                else None
+
+    def build_source(self, staging: Staging) -> None:
+        if "source" not in self.versions:
+            return
+        target = self.target
+        assert self.code is not None
+        with self.step("source"):
+            layer_size = self._carried_size("layer") if "layer" not in self.versions else None
+            self.artifacts["source"] = build_source_zip(
+                target,
+                staging.stage(target.source_name),
+                staging.scratch(f"{target.stem}-wheel"),
+                first_party=self.code.packages,
+                inputs=self.inputs,
+                check_size=lambda size: check_release_size(target, source=size, layer=layer_size),
             )
-        artifacts: dict[str, dict[str, Any] | None] = {}
-        staged: dict[str, Path] = {}
-        if "source" in self.versions:
-            with self._step("source"):
-                layer_size = self._carried_size("layer") if "layer" not in self.versions else None
-                artifacts["source"] = build_source_zip(
-                    target,
-                    staging.stage(target.source_name),
-                    staging.scratch("wheel"),
-                    first_party=code.packages,
-                    inputs=inputs,
-                    check_size=lambda size: check_release_size(target, source=size, layer=layer_size),
-                )
-                staged["source"] = staging.staged[target.source_name]
-        if "layer" in self.versions:
-            with self._step("layer"):
-                artifacts["layer"] = self._layer(staging, held, planned, artifacts.get("source"))
-                if artifacts["layer"] is not None:
-                    staged["layer"] = staging.staged[target.layer_name]
+            self.staged["source"] = staging.staged[target.source_name]
+
+    def build_own_layer(self, staging: Staging, held: contextlib.ExitStack) -> None:
+        if "layer" not in self.versions:
+            return
+        with self.step("layer"):
+            self.artifacts["layer"] = self._layer(staging, held, self.planned, self.artifacts.get("source"))
+            if self.artifacts["layer"] is not None:
+                self.staged["layer"] = staging.staged[self.target.layer_name]
+
+    def use_shared_layer(self, shared: SharedLayer) -> None:
+        self.shared = shared
+        self.artifacts["layer"] = shared.entry
+        if shared.path is not None:
+            self.staged["layer"] = shared.path
+
+    def stage_manifest(self, staging: Staging) -> None:
+        target, config = self.target, self.target.config
         for artifact in ("source", "layer"):
-            if artifact not in self.versions:
-                self._carry(artifact, artifacts)
-        problems = self._problems(artifacts, inputs)
-        with self._step("check"):
+            if artifact not in self.artifacts:
+                self._carry(artifact, self.artifacts)
+        self.problems = self._problems(self.artifacts, self.inputs)
+        with self.step("check"):
             check = check_release_handler(
                 target,
-                self._zip_path(artifacts, staged, "source"),
-                self._zip_path(artifacts, staged, "layer"),
-                unpaired="; ".join(problems) or None,
+                self._zip_path(self.artifacts, self.staged, "source"),
+                self._zip_path(self.artifacts, self.staged, "layer"),
+                unpaired="; ".join(self.problems) or None,
             )
-        with self._step("commit"):
+        with self.step("commit"):
             write_text(
                 staging.stage(target.manifest_name),
                 manifest.manifest_text(
@@ -133,25 +171,30 @@ class _ReleaseRun:
                     project_version=target.project_version,
                     runtime=config.runtime,
                     architecture=config.architecture,
-                    inputs=inputs,
-                    artifacts=artifacts,
-                    problems=problems,
+                    inputs=self.inputs,
+                    artifacts=self.artifacts,
+                    problems=self.problems,
                     handler_check=check,
                 ),
             )
-            removed = self._clean_list(clean)
-            written = staging.commit(target.manifest_name, remove=removed)
-        for problem in problems:
+
+    def after_commit(self, written: list[Path], removed: list[Path]) -> None:
+        target = self.target
+        for problem in self.problems:
             target.reporter.display_warning(f"Not deployable yet: {problem}")
-        if planned is not None and "layer" in staged:
-            store_in_cache(target, planned, self.output / target.layer_name)
+        if self.planned is not None and "layer" in self.staged and self.shared is None:
+            store_in_cache(target, self.planned, self.output / target.layer_name)
         for path in removed:
             if path not in written:
                 target.reporter.display_info(f"Removed {path.name} (clean)")
+
+    def committed(self, removed: list[Path]) -> Committed:
+        target = self.target
         return Committed(
             {
                 "source": self.output / target.source_name,
-                "layer": self.output / (target.layer_name if "layer" in staged else target.manifest_name),
+                "layer": self.output
+                / (target.layer_name if "layer" in self.staged else target.manifest_name),
             },
             removed,
         )
@@ -218,7 +261,7 @@ class _ReleaseRun:
         entry = artifacts.get(artifact)
         return self.output / entry["file"] if entry else None
 
-    def _clean_list(self, clean: list[str] | None) -> list[Path]:
+    def clean_list(self, clean: list[str] | None) -> list[Path]:
         if clean is None:
             return []
         return sorted(
@@ -226,7 +269,7 @@ class _ReleaseRun:
         )
 
     @contextlib.contextmanager
-    def _step(self, step: str) -> Iterator[None]:
+    def step(self, step: str) -> Iterator[None]:
         try:
             yield
         except BuildStepError:

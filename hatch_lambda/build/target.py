@@ -30,6 +30,7 @@ class Target:
         sources: ProjectSources,
         fixed_date_time: ZipDateTime | None,
         reporter: Reporter,
+        lock_packages: list[str] | None = None,
     ) -> None:
         self.config = config
         self.project_name = project_name
@@ -37,6 +38,8 @@ class Target:
         self.stem = stem  # the wheel's name and version, `my_app-0.1.0`: every artifact name starts with it
         self.requirements = requirements  # as the project declares them, first-party names included
         self.sources = sources
+        # A workspace's shared layer takes the pins of every member it serves from the lock.
+        self.lock_packages = lock_packages or []
         self.fixed_date_time = fixed_date_time
         self.reporter = reporter
 

@@ -49,16 +49,16 @@ class Staging:
         path.mkdir(parents=True)
         return path
 
-    def commit(self, manifest_name: str, *, remove: list[Path]) -> list[Path]:
-        """Move every staged artifact into place, the manifest last; then remove `remove`.
+    def commit(self, last: list[str], *, remove: list[Path]) -> list[Path]:
+        """Move every staged artifact into place, the manifests (`last`) after all the rest.
 
         Returns the destinations written. What `remove` lists is removed only after the new
         release is in place, and never a file the commit has just written.
         """
-        if manifest_name not in self.staged:
-            message = "the manifest must be staged before the commit"
+        if not set(last) <= set(self.staged):
+            message = "the manifests must be staged before the commit"
             raise ValueError(message)
-        names = [name for name in self.staged if name != manifest_name] + [manifest_name]
+        names = [name for name in self.staged if name not in last] + last
         written = []
         for name in names:
             destination = self.output / name

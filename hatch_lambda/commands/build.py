@@ -65,6 +65,11 @@ def add_build(commands: Any) -> None:
     build.add_argument(
         "--no-isolation", action="store_true", help="build with the running environment, not an isolated one"
     )
+    build.add_argument(
+        "--all",
+        action="store_true",
+        help="at a uv workspace's root: every member with a lambda target, and one shared layer",
+    )
     build.set_defaults(run=run_build)
 
 
@@ -74,6 +79,8 @@ def run_build(arguments: argparse.Namespace) -> int:
         raise LambdaBuildError(
             f"No pyproject.toml in {project}: run it in the project, or pass --project DIR."
         )
+    if arguments.all:
+        return _build_all(project, arguments)
     command = ["-m", "hatchling", "build", *hatchling_targets(arguments.target or [])]
     if arguments.location:
         command += ["-d", str(Path(arguments.location).resolve())]
@@ -106,9 +113,55 @@ def hatchling_targets(given: list[str]) -> list[str]:
     return [argument for version in chosen for argument in ("-t", f"lambda:{version}")]
 
 
-def isolated_environment(project: Path) -> tuple[str, dict[str, str]]:
+def _build_all(root: Path, arguments: argparse.Namespace) -> int:
+    """`--all`: in the isolated environment of every member's build requirements, or right here."""
+    from hatch_lambda.build.workspace import lambda_members  # noqa: PLC0415
+
+    if arguments.target:
+        raise LambdaBuildError("`--all` builds every version of every member: leave out `-t`.")
+    members = lambda_members(root)
+    if not arguments.no_isolation:
+        requirements = sorted({text for member in members for text in build_requirements(member)})
+        python, environment = isolated_environment(root, requirements)
+        command = [
+            python,
+            "-m",
+            "hatch_lambda.cli",
+            "build",
+            "--all",
+            "--no-isolation",
+            "--project",
+            str(root),
+        ]
+        command += [str(Path(arguments.location).resolve())] if arguments.location else []
+        command += ["-c"] if arguments.clean else []
+        return subprocess.run(command, cwd=root, env=environment, check=False).returncode
+    return _build_all_here(root, members, arguments)
+
+
+def _build_all_here(root: Path, members: list[Path], arguments: argparse.Namespace) -> int:
+    from hatchling.bridge.app import Application  # noqa: PLC0415
+    from hatchling.plugin.manager import PluginManager  # noqa: PLC0415
+
+    from hatch_lambda.build.builder import LambdaBuilder  # noqa: PLC0415
+    from hatch_lambda.build.workspace import build_workspace  # noqa: PLC0415
+
+    app = Application()
+    plugins = PluginManager()
+    targets = []
+    for member in members:
+        builder = LambdaBuilder(str(member), plugin_manager=plugins, app=app.get_safe_application())
+        targets.append(builder.lambda_target())
+    output = Path(arguments.location).resolve() if arguments.location else root / "dist"
+    built = build_workspace(root, targets, output, app.get_safe_application(), clean=arguments.clean)
+    for path in [*built.layers, *built.manifests]:
+        app.display_info(os.path.relpath(path, root) if path.is_relative_to(root) else str(path))
+    return 0
+
+
+def isolated_environment(project: Path, requirements: list[str] | None = None) -> tuple[str, dict[str, str]]:
     """The build environment for `project`: made once per set of requirements, then reused."""
-    requirements = build_requirements(project)
+    requirements = requirements if requirements is not None else build_requirements(project)
     key = hashlib.sha256(
         json.dumps(
             {

@@ -125,6 +125,7 @@ def prepare_locked_install(
     architecture: str,
     scratch: Path,
     uv: str,
+    lock_packages: list[str] | None = None,
 ) -> LockedInstall:
     """Check the lock against the project and say how uv should install it.
 
@@ -148,7 +149,9 @@ def prepare_locked_install(
         file = (
             path
             if kind == "requirements"
-            else _export_uv_lock(lock, project_name, extras, groups, scratch=scratch, uv=uv)
+            else _export_uv_lock(
+                lock, lock_packages or [project_name], extras, groups, scratch=scratch, uv=uv
+            )
         )
         contents = requirements_file_contents(file, environment, project)
         arguments = ["--requirements", str(file), "--no-deps", *_hash_arguments(contents)]
@@ -353,7 +356,7 @@ def _read_toml(lock: _Lock) -> dict[str, Any]:
 
 
 def _export_uv_lock(
-    lock: _Lock, project_name: str, extras: list[str], groups: list[str], *, scratch: Path, uv: str
+    lock: _Lock, packages: list[str], extras: list[str], groups: list[str], *, scratch: Path, uv: str
 ) -> Path:
     """Write the project's pins from `uv.lock` as a requirements file in `scratch`."""
     if not (lock.path.parent / "pyproject.toml").is_file():
@@ -376,8 +379,7 @@ def _export_uv_lock(
         # From the lock's own directory, so uv reads this uv.lock; `--package` picks the member.
         "--project",
         str(lock.path.parent),
-        "--package",
-        project_name,
+        *(argument for package in packages for argument in ("--package", package)),
         "--no-header",
         "--no-annotate",
         "--output-file",
@@ -389,9 +391,8 @@ def _export_uv_lock(
     completed = subprocess.run(command, cwd=lock.path.parent, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         said = (completed.stderr or completed.stdout).rstrip()
-        message = (
-            f"Could not read the pins for `{project_name}` from lock file {lock.shown}.\n\nuv said:\n{said}"
-        )
+        names = "`, `".join(packages)
+        message = f"Could not read the pins for `{names}` from lock file {lock.shown}.\n\nuv said:\n{said}"
         raise lock.error(message)
     return exported
 

@@ -73,6 +73,7 @@ def _from_lock(
         architecture=request.architecture,
         scratch=scratch,
         uv=find_uv(),
+        lock_packages=request.lock_packages or None,
     )
     # pip checks `--hash` lines on its own whenever any is present; uv is told how strict to be.
     arguments = (

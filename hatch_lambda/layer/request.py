@@ -23,6 +23,8 @@ class InstallRequest:
     build_python: str | None = None
     # Replaces the requirements when installing from a lock file (see `locks`).
     locked_arguments: list[str] | None = None
+    # The workspace members whose pins a `uv.lock` gives the layer; empty: the project alone.
+    lock_packages: list[str] = field(default_factory=list)
 
     def describe_target(self) -> str:
         runtime = self.runtime

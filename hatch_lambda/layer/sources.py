@@ -75,7 +75,7 @@ def read_sources(project_root: Path) -> ProjectSources:
         for name, source in table.items():
             merged[canonicalize_name(name)] = (declared_in, source)
     sources = ProjectSources(workspace_root, lock=_default_lock(project_root, workspace_root))
-    members = _workspace_members(workspace_root) if workspace_root is not None else {}
+    members = workspace_members(workspace_root) if workspace_root is not None else {}
     for name, (declared_in, source) in merged.items():
         _classify(sources, name, declared_in, source, members)
     return sources
@@ -173,7 +173,8 @@ def _default_lock(project_root: Path, workspace_root: Path | None) -> Path | Non
     return None
 
 
-def _workspace_members(workspace_root: Path) -> dict[NormalizedName, Path]:
+def workspace_members(workspace_root: Path) -> dict[NormalizedName, Path]:
+    """Every member of the uv workspace at `workspace_root` (the root project too), by name."""
     workspace = (
         read_pyproject(workspace_root / "pyproject.toml").get("tool", {}).get("uv", {}).get("workspace", {})
     )
