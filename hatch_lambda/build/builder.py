@@ -128,6 +128,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                     self.app.display_warning(warning)
                 # Real mtimes (`reproducible = false`) make every build's bytes differ: nothing to reuse.
                 key = cache_key(plan, self._layer_options(config)) if config.reproducible else None
+                if plan.uncacheable_reason and config.reproducible:
+                    self.app.display_info(f"Layer not cached: {plan.uncacheable_reason}")
                 if key is None:
                     details = self._build_layer_zip(config, directory, destination, plan, Path(scratch))
                 else:
@@ -141,6 +143,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                             cache.store(key, destination, details)
                         else:
                             details = self._place_cached_layer(config, directory, destination, cached)
+                    for warning in cache.warnings:
+                        self.app.display_warning(warning)
             self._record(config, directory, "layer", {**details["entry"], "file": destination.name})
             self._check_handler(config, directory)
             return str(destination)
@@ -164,7 +168,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         for warning in layer.warnings:
             self.app.display_warning(warning)
         distributions = installed_distributions(target)
-        files = self._slimmed(config, files_to_pack(target, config.layer_prefix))
+        packed = files_to_pack(target, config.layer_prefix, planned_packages=plan.resolved)
+        files = self._slimmed(config, packed)
         files += self._bytecode(config, files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
         self._check_unzipped_total(config, directory, layer_size=_unzipped(files))
         written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
