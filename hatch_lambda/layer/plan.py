@@ -89,8 +89,10 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
     else:
         # uv reuses a wheel it once built from a local directory until the directory's
         # pyproject.toml changes: the layer must hold the directory's code as it is now.
+        # (`--reinstall-package` rebuilds it; `--refresh-package` would too, but uv refuses it
+        # with UV_OFFLINE.)
         directories = [*distributions.directories, *_local_directory_names(locked.unidentified)]
-        arguments = [*locked.uv_arguments, *(f"--refresh-package={name}" for name in directories)]
+        arguments = [*locked.uv_arguments, *(f"--reinstall-package={name}" for name in directories)]
     material = {
         # A user's lock is digested whole (with its includes); a lock resolved here holds paths of
         # this machine's wheelhouse, so only the distributions' identities are its identity.
