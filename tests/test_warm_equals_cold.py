@@ -9,6 +9,7 @@ also checks that it did: a stale layer served by both builds would be equal too.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -325,3 +326,28 @@ def test_uv_link_mode_from_uv_toml_never_changes_the_layer(tmp_path, offline_env
     linked, _ = builds.build(cache=tmp_path / "fresh-cache")
 
     assert linked == reference
+
+
+def test_a_changed_hash_in_an_included_file_fails_warm_as_it_fails_cold(tmp_path, offline_environment):
+    builds = Builds(tmp_path / "app", dict(offline_environment), tmp_path)
+    wheels = Path(builds.environment["UV_FIND_LINKS"])
+
+    def pinned(name: str, version: str, wheel: str) -> str:
+        digest = hashlib.sha256((wheels / wheel).read_bytes()).hexdigest()
+        return f"{name}=={version} --hash=sha256:{digest}\n"
+
+    (builds.root / "requirements.txt").write_text(
+        "-r base.txt\n" + pinned("hlfix-pure", "1.0", "hlfix_pure-1.0-py3-none-any.whl")
+    )
+    native = "hlfix_native-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    (builds.root / "base.txt").write_text(pinned("hlfix-native", "1.0", native))
+    builds.table["lock"] = '"requirements.txt"'
+    builds.configure()
+    builds.build()
+
+    (builds.root / "base.txt").write_text(f"hlfix-native==1.0 --hash=sha256:{'0' * 64}\n")
+    warm = run_hatchling(builds.root, "lambda:layer", environment=builds.environment)
+
+    assert warm.returncode != 0, output_of(warm)
+    assert "Hash mismatch" in output_of(warm) or "hash" in output_of(warm).lower()
+    assert "Layer from the cache" not in output_of(warm)
