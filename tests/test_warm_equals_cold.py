@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import textwrap
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -318,10 +317,9 @@ def test_uv_link_mode_from_uv_toml_never_changes_the_layer(tmp_path, offline_env
     builds = Builds(tmp_path / "app", dict(offline_environment), tmp_path)
     builds.configure()
     reference, _ = builds.build()
-    (builds.root / "uv.toml").write_text('link-mode = "symlink"\n')
-    # UV_CONFIG_FILE replaces project configuration: give uv the offline settings in the project's.
-    config = Path(builds.environment.pop("UV_CONFIG_FILE")).read_text()
-    (builds.root / "uv.toml").write_text(textwrap.dedent(config) + 'link-mode = "symlink"\n')
+    # UV_CONFIG_FILE replaces the project's configuration: move the offline settings there.
+    offline = Path(builds.environment.pop("UV_CONFIG_FILE")).read_text()
+    (builds.root / "uv.toml").write_text(offline + 'link-mode = "symlink"\n')
 
     linked, _ = builds.build(cache=tmp_path / "fresh-cache")
 
