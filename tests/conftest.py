@@ -30,14 +30,28 @@ def layer_cache(tmp_path: Path) -> Path:
     return tmp_path / "layer-cache"
 
 
+@pytest.fixture(scope="session")
+def no_index_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A uv config file turning the index off: uv reads no `UV_NO_INDEX` variable (uv 0.13)."""
+    path = tmp_path_factory.mktemp("uv-config") / "uv.toml"
+    path.write_text("no-index = true\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture
-def offline_environment(wheelhouse: Path, uv_cache: Path, layer_cache: Path) -> dict[str, str]:
-    """A build environment where uv sees only the generated wheelhouse: no index, no network."""
+def offline_environment(
+    wheelhouse: Path, uv_cache: Path, layer_cache: Path, no_index_config: Path
+) -> dict[str, str]:
+    """A build environment where uv sees only the generated wheelhouse: no index, no network.
+
+    Each of the three is what uv really reads: `no-index` from the config file, `UV_OFFLINE` (no
+    network at all) and `UV_FIND_LINKS` (the wheelhouse). `tests/test_offline.py` proves each.
+    """
     return clean_environment(
-        UV_FIND_LINKS=str(wheelhouse),
-        UV_NO_INDEX="1",
-        UV_CACHE_DIR=str(uv_cache),
+        UV_CONFIG_FILE=str(no_index_config),
         UV_OFFLINE="1",
+        UV_FIND_LINKS=str(wheelhouse),
+        UV_CACHE_DIR=str(uv_cache),
         HATCH_LAMBDA_CACHE_DIR=str(layer_cache),
     )
 

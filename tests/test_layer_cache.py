@@ -52,8 +52,11 @@ def test_a_second_build_takes_the_layer_from_the_cache(tmp_path, offline_environ
     assert "installed" not in output_of(second)
     assert (root / "dist" / LAYER).read_bytes() == built
     (entry,) = cache_entries(layer_cache)
-    # A copy of its own, not a link: nothing done to the cache can change the user's artifact.
+    # The artifact is its own copy: nothing done to the cache afterwards can change it.
     assert (root / "dist" / LAYER).stat().st_ino != entry.stat().st_ino
+    entry.write_bytes(b"not a zip")
+    assert (root / "dist" / LAYER).read_bytes() == built
+    assert not list((root / "dist").glob(".*.partial"))
     manifest = json.loads((root / "dist" / "cached_app-1.0-lambda.json").read_text())
     assert manifest["artifacts"]["layer"]["file"] == LAYER
     assert [package["name"] for package in manifest["artifacts"]["layer"]["packages"]] == [

@@ -405,6 +405,7 @@ def test_warnings_name_missing_direct_dependencies_and_excluded_versions(tmp_pat
 
 def test_requirements_files_are_read_as_pip_reads_them(tmp_path):
     (tmp_path / "base.txt").write_text("hlfix-tool==1.0  # the tool\n")
+    (tmp_path / "constraints.txt").write_text("hlfix-extra<2\n")  # constrains; installs nothing
     (tmp_path / "requirements.txt").write_text(
         "# pinned by hand\n"
         "--index-url https://example.invalid/simple\n"
@@ -426,6 +427,27 @@ def test_requirements_files_are_read_as_pip_reads_them(tmp_path):
     assert contents.named == {"hlfix-tool", "hlfix-pure", "hlfix-extra", "hlfix-cycle"}
     assert contents.hashed == ["hlfix-pure"]
     assert contents.unpinned == ["hlfix-extra>=1"]
+    assert [path.name for path in contents.files] == ["requirements.txt", "base.txt", "constraints.txt"]
+
+
+def test_a_missing_included_file_is_named(tmp_path):
+    (tmp_path / "requirements.txt").write_text("-r base.txt\nhlfix-pure==1.0\n")
+    environment = dict(runtimes.marker_environment(PYTHON312, "x86_64"))
+
+    with pytest.raises(LockFileError, match=r"base\.txt cannot be read"):
+        requirements_file_contents(tmp_path / "requirements.txt", environment, PROJECT)
+
+
+def test_paths_urls_and_editables_in_a_requirements_lock_are_unpinned(tmp_path):
+    (tmp_path / "requirements.txt").write_text(
+        "./lib\n-e ./other\nlib2 @ file:///somewhere/lib2\nhlfix-pure==1.0\n"
+    )
+    environment = dict(runtimes.marker_environment(PYTHON312, "x86_64"))
+
+    contents = requirements_file_contents(tmp_path / "requirements.txt", environment, PROJECT)
+
+    assert contents.unpinned == ["./lib", "./other", "lib2 @ file:///somewhere/lib2"]
+    assert contents.versions == {"hlfix-pure": "1.0"}
 
 
 # uv.lock ------------------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def test_a_cache_that_cannot_store_only_warns(tmp_path, offline_environment):
         completed = build(root, environment)
 
         assert completed.returncode == 0, output_of(completed)
-        assert "Could not store the layer in the layer cache" in output_of(completed)
+        assert "Could not keep the layer in the cache" in output_of(completed)
         assert_no_tool_traceback(output_of(completed))
         read_release(root / "dist" / "orders-0.1.0-lambda.json")
 

@@ -66,6 +66,8 @@ def plan_layer_version(
         target.reporter.display_warning(warning)
     # Real mtimes (`reproducible = false`) make every build's bytes differ: nothing to reuse.
     key = cache_key(plan, _layer_options(target)) if config.reproducible else None
+    if plan.uncacheable_reason is not None and config.reproducible:
+        target.reporter.display_info(f"Layer not cached: {plan.uncacheable_reason}")
     return PlannedLayer(plan, key, inputs)
 
 
@@ -100,10 +102,11 @@ def store_in_cache(target: Target, planned: PlannedLayer, committed: Path) -> No
     try:
         planned.cache.store(planned.key, committed, planned.details_to_store)
     except OSError as error:
-        target.reporter.display_warning(
-            f"Could not store the layer in the layer cache ({planned.cache.root}): {error}. "
-            "The build is complete; the next one builds the layer again."
+        planned.cache.warnings.append(
+            f"Could not keep the layer in the cache at {planned.cache.root} ({error}): the next build "
+            "installs it again"
         )
+    _show_cache_warnings(target, planned.cache)
 
 
 def _cached(
@@ -120,7 +123,14 @@ def _cached(
         )
         return None
     planned.cache = cache
+    _show_cache_warnings(target, cache)
     return cached
+
+
+def _show_cache_warnings(target: Target, cache: LayerCache) -> None:
+    for warning in cache.warnings:
+        target.reporter.display_warning(warning)
+    cache.warnings.clear()
 
 
 def _placed(cached: CachedLayer, destination: Path) -> bool:
@@ -181,7 +191,7 @@ def _build(
     for warning in layer.warnings:
         target.reporter.display_warning(warning)
     distributions = installed_distributions(installed)
-    files = _slimmed(target, files_to_pack(installed, config.layer_prefix))
+    files = _slimmed(target, files_to_pack(installed, config.layer_prefix, planned_packages=plan.resolved))
     files += target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
     check_size(unzipped_size(files))
     written = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
@@ -232,7 +242,15 @@ def _shown(path: Path, root: Path) -> str:
 def install_request(target: Target, requirements: list[str]) -> InstallRequest:
     config = target.config
     build_python = None
-    if config.allow_sdist:
+    # First-party packages come as the wheels their own backend built (`first_party`): nothing of
+    # them is left to build from source, whatever `allow-sdist` says.
+    built = {
+        name
+        for name, requirement in requirement_names(requirements).items()
+        if requirement.url and requirement.url.endswith(".whl")
+    }
+    allow_sdist = [name for name in config.allow_sdist if name not in built]
+    if allow_sdist:
         build_python = find_runtime_python(config.runtime, find_uv())
         if build_python is None:
             version = config.runtime.python_version_text
@@ -249,7 +267,7 @@ def install_request(target: Target, requirements: list[str]) -> InstallRequest:
         project_name=target.project_name,
         project_root=target.root,
         exclude_packages=config.exclude_packages,
-        allow_sdist=config.allow_sdist,
+        allow_sdist=allow_sdist,
         build_python=build_python,
         lock_packages=target.lock_packages,
     )

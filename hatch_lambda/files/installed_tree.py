@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
+from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.debris import is_target_directory_debris
 from hatch_lambda.files.record import FileToPack, zip_date_time
 
@@ -25,15 +26,38 @@ class InstalledDistribution:
     wheel_tag: str  # compressed, as in a wheel file name: `cp312-cp312-manylinux_2_17_x86_64`
 
 
-def files_to_pack(target: Path, prefix: str) -> list[FileToPack]:
+class InstalledTreeError(LambdaBuildError):
+    """The installed tree cannot be packed as it stands: the layer would miss files."""
+
+    def __init__(self, target: Path, message: str) -> None:
+        self.target = target
+        super().__init__(message)
+
+
+def files_to_pack(target: Path, prefix: str, *, planned_packages: int = 0) -> list[FileToPack]:
+    """Every file of the tree, a symlink read through when it points inside the tree.
+
+    A symlink out of the tree (into an installer's cache, say) is refused: zipping it would ship
+    bytes that are not the layer's own, and skipping it would ship a layer without them. A tree
+    that yields no file at all while packages were installed is refused too: never an empty layer.
+    """
+    root = target.resolve()
     files = []
-    for directory, subdirectories, names in os.walk(target):
+    for directory, subdirectories, names in os.walk(target, followlinks=False):
         subdirectories.sort()
+        linked = [name for name in subdirectories if Path(directory, name).is_symlink()]
+        for name in linked:
+            if is_target_directory_debris(Path(directory, name).relative_to(target).as_posix()):
+                continue
+            # os.walk does not descend into linked directories: refuse them rather than lose them.
+            _refuse_link(target, Path(directory, name), root, directory=True)
         for name in sorted(names):
             path = Path(directory, name)
             relative = path.relative_to(target).as_posix()
-            if is_target_directory_debris(relative) or path.is_symlink():
+            if is_target_directory_debris(relative):
                 continue
+            if path.is_symlink():
+                _refuse_link(target, path, root, directory=False)
             status = path.stat()
             files.append(
                 FileToPack(
@@ -44,7 +68,30 @@ def files_to_pack(target: Path, prefix: str) -> list[FileToPack]:
                     size=status.st_size,
                 )
             )
+    if not files and (planned_packages or any(target.glob("*.dist-info"))):
+        message = (
+            f"The installed layer in {target} holds no file to pack, though "
+            f"{planned_packages or 'some'} packages were installed into it: no layer zip was written. "
+            "Check that nothing replaces the installer's files with links (UV_LINK_MODE, `link-mode` "
+            "in uv.toml), and report it if the tree looks complete."
+        )
+        raise InstalledTreeError(target, message)
     return files
+
+
+def _refuse_link(target: Path, link: Path, root: Path, *, directory: bool) -> None:
+    """Return if `link` may be read through (a file inside the tree), else raise naming it."""
+    relative = link.relative_to(target).as_posix()
+    pointed = link.resolve()
+    if not directory and root in pointed.parents and pointed.is_file():
+        return
+    kind = "a directory" if directory else "outside the installed tree"
+    message = (
+        f"The installed layer holds a symbolic link, {relative} -> {os.readlink(link)}, to {kind}: "
+        'a layer zip carries only the tree\'s own files. If `link-mode = "symlink"` or UV_LINK_MODE is '
+        "in your uv settings, remove it; otherwise report the package that installs the link."
+    )
+    raise InstalledTreeError(target, message)
 
 
 def dist_info_headers(dist_info: Path, name: str) -> Message:

@@ -1,10 +1,19 @@
 """A content-addressed cache of layer zips, shared by every project on the machine (or CI job).
 
-The key is a digest of everything that decides a layer's bytes (see `layer_plan`), so a hit is
-the very zip a fresh build would write: it is copied (hard-linked where possible) with no install
-and no zipping. Entries are written to a temporary file and renamed, under a per-key lock, so two
-builds can share the cache; each entry's sha256 is checked on every hit, so a corrupt or truncated
-entry is rebuilt, never shipped. The cache keeps the most recently used entries only.
+The key is a digest of everything that decides a layer's bytes (see `layer.plan`), so a hit is
+the very zip a fresh build would write: it is copied (a reflink where the file system can) with no
+install and no zipping. The copy is the destination's own: nothing later done to the cache changes
+an artifact already placed.
+
+The cache heals itself rather than trusting what it finds. Entries are written to a temporary file
+and renamed, under a per-key lock, so builds can share the cache. A hit is used only when its record
+is exactly what this version writes (its format, its key, the zip's sha256 and a digest of the
+details): anything else is discarded, with a warning naming the entry, and rebuilt. Eviction keeps
+the most recently used entries and never removes one that a build holds. Lock files and `.partial`
+files older than any build are removed. A cache directory that cannot be written turns into a
+warning and a build without the cache, never a failed build.
+
+Warnings are collected in `LayerCache.warnings` for the caller to show; this module prints nothing.
 
 Location: `HATCH_LAMBDA_CACHE_DIR`, else `hatch-lambda` in the user cache directory
 (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows).
@@ -12,12 +21,15 @@ Location: `HATCH_LAMBDA_CACHE_DIR`, else `hatch-lambda` in the user cache direct
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +38,10 @@ from hatch_lambda.archive.atomic import replacing, write_text
 from hatch_lambda.files.digest import file_sha256
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
+RECORD_FORMAT = 2  # what `store` writes; a record of any other shape is discarded
+# A build takes minutes; a lock or `.partial` file untouched for this long belongs to no live build.
+STALE_SECONDS = 6 * 60 * 60
+_RECORD_KEYS = frozenset({"format", "key", "sha256", "details", "details_sha256"})
 
 
 @dataclass(frozen=True)
@@ -50,75 +66,252 @@ def cache_directory() -> Path:
 class LayerCache:
     def __init__(self, root: Path) -> None:
         self.root = root / "layers-v1"
+        # What the caller should show the user: discarded entries, an unusable directory.
+        self.warnings: list[str] = []
+        self._usable: bool | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether the directory can be written; the first time it cannot, a warning says so."""
+        if self._usable is None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=self.root, prefix=".probe-"):
+                    pass
+                self._usable = True
+            except OSError as error:
+                self._usable = False
+                self.warnings.append(
+                    f"The layer cache at {self.root} cannot be used ({error.strerror or error}): this "
+                    "build neither reads nor fills it. Make it writable, or set HATCH_LAMBDA_CACHE_DIR "
+                    "to a directory that is."
+                )
+        return self._usable
 
     def lookup(self, key: str) -> CachedLayer | None:
-        zip_path, details_path = self._paths(key)
-        try:
-            record = json.loads(details_path.read_text(encoding="utf-8"))
-            intact = zip_path.is_file() and file_sha256(zip_path) == record["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
-            intact = False
-        if not intact:
+        if not self.usable:
+            return None
+        zip_path, record_path = self._paths(key)
+        if not record_path.exists():
+            # Never recorded, or a build stopped between the zip and its record: an incomplete entry.
             self._discard(key)
             return None
-        os.utime(details_path)  # most recently used: kept longest by `prune`
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            problem = _record_problem(key, record, zip_path)
+        except (OSError, ValueError) as error:
+            problem = f"its record cannot be read ({error})"
+        if problem is not None:
+            self.warnings.append(
+                f"Discarded the layer cache entry {zip_path.name} in {self.root}: {problem}. "
+                "The layer is built again."
+            )
+            self._discard(key)
+            return None
+        with suppress(OSError):
+            os.utime(record_path)  # most recently used: kept longest by `prune`
         return CachedLayer(zip_path, record["details"])
 
     def store(self, key: str, built_zip: Path, details: dict[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        zip_path, details_path = self._paths(key)
-        with replacing(zip_path) as temporary:
-            shutil.copyfile(built_zip, temporary)
-        # The details file is written last: an entry without one is incomplete and never used.
-        record = {"sha256": file_sha256(zip_path), "details": details}
-        write_text(details_path, json.dumps(record, indent=1, sort_keys=True))
+        """Keep a copy of `built_zip` under `key`; a failure to write is a warning, not an error."""
+        if not self.usable:
+            return
+        zip_path, record_path = self._paths(key)
+        try:
+            with replacing(zip_path) as temporary:
+                own_copy(built_zip, temporary)
+            # The record is written last: an entry without one is incomplete and never used.
+            record = {
+                "format": RECORD_FORMAT,
+                "key": key,
+                "sha256": file_sha256(zip_path),
+                "details": details,
+                "details_sha256": _details_digest(details),
+            }
+            write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
+        except OSError as error:
+            self._discard(key)
+            self.warnings.append(
+                f"Could not keep the layer in the cache at {self.root} ({error.strerror or error}): "
+                "the next build installs it again"
+            )
+            return
         self.prune()
 
     def prune(self, keep: int = KEEP_ENTRIES) -> None:
-        entries = sorted(self.root.glob("*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
-        for stale in entries[keep:]:
-            self._discard(stale.stem)
+        """Evict all but the `keep` most recently used entries, skipping any a build holds, and
+        remove lock and `.partial` files that no live build can own."""
+        if not self.usable:
+            return
+        keys = {path.stem for pattern in ("*.json", "*.zip") for path in self.root.glob(pattern)}
+        newest_first = sorted(keys, key=self._last_used, reverse=True)
+        for stale in newest_first[keep:]:
+            with self._held(stale, wait=False) as held:
+                if held:
+                    self._discard(stale)
+                    _remove(self.root / f"{stale}.lock")
+        self._sweep()
 
     @contextmanager
     def locked(self, key: str) -> Iterator[None]:
-        """Serialise builds of one key, so a second build waits and then hits instead of rebuilding."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{key}.lock", "a+b") as handle:
-            _lock(handle.fileno())
+        """Serialise builds of one key, so a second build waits and then hits instead of rebuilding.
+
+        With an unusable cache directory there is nothing to share, so nothing is locked.
+        """
+        if not self.usable:
+            yield
+            return
+        with self._held(key, wait=True):
+            yield
+
+    @contextmanager
+    def _held(self, key: str, *, wait: bool) -> Iterator[bool]:
+        """Hold the key's lock file; without `wait`, yield False at once if another build holds it."""
+        descriptor = self._acquire(self.root / f"{key}.lock", wait=wait)
+        if descriptor is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            _unlock(descriptor)
+            os.close(descriptor)
+
+    def _acquire(self, path: Path, *, wait: bool) -> int | None:
+        while True:
             try:
-                yield
-            finally:
-                _unlock(handle.fileno())
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                self.warnings.append(f"Could not lock {path} ({error.strerror or error}): built unlocked")
+                return None
+            if not _lock(descriptor, wait=wait):
+                os.close(descriptor)
+                return None
+            # A sweep may have removed the file between our open and our lock: a lock on a file no
+            # longer at `path` guards nothing, so take the lock again on the file that is there now.
+            if _same_file(descriptor, path):
+                return descriptor
+            _unlock(descriptor)
+            os.close(descriptor)
+
+    def _sweep(self) -> None:
+        cutoff = time.time() - STALE_SECONDS
+        for partial in self.root.glob(".*.partial"):
+            if _modified(partial) < cutoff:
+                _remove(partial)
+        for lock in self.root.glob("*.lock"):
+            if _modified(lock) < cutoff:
+                with self._held(lock.stem, wait=False) as held:
+                    if held:
+                        _remove(lock)
+
+    def _last_used(self, key: str) -> float:
+        return max(_modified(path) for path in self._paths(key))
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.root / f"{key}.zip", self.root / f"{key}.json"
 
     def _discard(self, key: str) -> None:
         for path in self._paths(key):
-            path.unlink(missing_ok=True)
+            _remove(path)
 
 
 def place(source: Path, destination: Path) -> None:
-    """Put a copy of a cached zip at `destination` atomically: the artifact is the user's, never a
-    link to the cache entry, so nothing done to the cache can change an artifact already placed."""
+    """Put a cached zip at `destination` atomically, as the destination's own copy."""
     with replacing(destination) as temporary:
-        shutil.copyfile(source, temporary)
+        own_copy(source, temporary)
+
+
+def own_copy(source: Path, destination: Path) -> None:
+    """Write `source`'s bytes to `destination` as an independent file: a reflink (blocks shared
+    copy-on-write, so instant) where the file system supports one, else a plain copy. Never a hard
+    link, which would let a change to either file change the other."""
+    if _clone(source, destination):
+        return
+    shutil.copyfile(source, destination)
+
+
+def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
+    """Why `record` is not exactly what `store` writes for `key`, or None when it is."""
+    if not isinstance(record, dict) or set(record) != _RECORD_KEYS:
+        return "its record is not one this version of hatch-lambda writes"
+    if record["format"] != RECORD_FORMAT or record["key"] != key:
+        return "its record is of another format or key"
+    if not isinstance(record["details"], dict) or record["details_sha256"] != _details_digest(
+        record["details"]
+    ):
+        return "its recorded details were altered"
+    if not zip_path.is_file():
+        return "its zip is missing"
+    if file_sha256(zip_path) != record["sha256"]:
+        return "its zip does not match its recorded sha256 (truncated or altered)"
+    return None
+
+
+def _details_digest(details: Any) -> str:
+    canonical = json.dumps(details, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0  # gone already (another build pruned it): oldest of all
+
+
+def _remove(path: Path) -> None:
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _same_file(descriptor: int, path: Path) -> bool:
+    try:
+        return os.fstat(descriptor).st_ino == path.stat().st_ino
+    except OSError:
+        return False
 
 
 if sys.platform == "win32":
     import msvcrt
 
-    def _lock(descriptor: int) -> None:
-        msvcrt.locking(descriptor, msvcrt.LK_LOCK, 1)
+    def _lock(descriptor: int, *, wait: bool) -> bool:
+        try:
+            msvcrt.locking(descriptor, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
+        except OSError:
+            if wait:
+                raise
+            return False
+        return True
 
     def _unlock(descriptor: int) -> None:
         msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
 
+    def _clone(source: Path, destination: Path) -> bool:
+        return False
+
 else:
     import fcntl
 
-    def _lock(descriptor: int) -> None:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    # Linux's FICLONE ioctl (_IOW(0x94, 9, int)): Btrfs, XFS, bcachefs and others share the blocks.
+    _FICLONE = 0x40049409
+
+    def _lock(descriptor: int, *, wait: bool) -> bool:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def _unlock(descriptor: int) -> None:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def _clone(source: Path, destination: Path) -> bool:
+        if not sys.platform.startswith("linux"):
+            return False
+        try:
+            with source.open("rb") as reading, destination.open("wb") as writing:
+                fcntl.ioctl(writing.fileno(), _FICLONE, reading.fileno())
+        except OSError:
+            return False  # not supported here (ext4, tmpfs, across file systems): copy instead
+        return True

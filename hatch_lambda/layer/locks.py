@@ -64,6 +64,8 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")
 _OPTION = re.compile(r"\s+(?=--)")
 _HASH = re.compile(r"--hash[=\s]+\S+")
 _INCLUDE = re.compile(r"^(?:-r|--requirements?)(?:=|\s+|(?=\S))(.+)$")
+_CONSTRAINT = re.compile(r"^(?:-c|--constraints?)(?:=|\s+|(?=\S))(.+)$")
+_EDITABLE = re.compile(r"^(?:-e|--editable)(?:=|\s+|(?=\S))(.+)$")
 # Sources in a pylock package whose `path` is relative to the lock's directory.
 _PATH_SOURCES = ("directory", "archive", "sdist", "vcs")
 
@@ -83,6 +85,11 @@ class LockedInstall:
     # Canonical name -> pinned version, for the entries whose markers hold on the target.
     pinned: dict[str, str]
     warnings: list[str]
+    # Every file the install reads, includes (`-r`, `-c`) and exports too: what the cache key digests.
+    files_read: list[Path] = field(default_factory=list)
+    # Requirements the lock names without one identity (no `==`, a path, a URL, an editable): the
+    # install picks what is there at the time, so no cached layer can stand for it.
+    unidentified: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +101,7 @@ class LockContents:
     hashed: list[str] = field(default_factory=list)
     unhashed: list[str] = field(default_factory=list)
     unpinned: list[str] = field(default_factory=list)  # requirements with no single `==` version
+    files: list[Path] = field(default_factory=list)  # every file read, includes and constraints too
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,7 @@ def prepare_locked_install(
         arguments, contents = _prepare_pylock(
             lock, project, environment, runtime=runtime, extras=extras, groups=groups, scratch=scratch
         )
+        contents.files.append(path)
     else:
         file = (
             path
@@ -154,12 +163,18 @@ def prepare_locked_install(
             )
         )
         contents = requirements_file_contents(file, environment, project)
+        if kind == "uv.lock":
+            contents.files.insert(0, path)
         arguments = ["--requirements", str(file), "--no-deps", *_hash_arguments(contents)]
         if kind == "requirements":
             warnings += _requirements_file_notes(contents, lock.shown)
     warnings += pin_warnings(lock.shown, contents, requirements, environment, project)
     return LockedInstall(
-        uv_arguments=arguments, pinned=dict(sorted(contents.versions.items())), warnings=warnings
+        uv_arguments=arguments,
+        pinned=dict(sorted(contents.versions.items())),
+        warnings=warnings,
+        files_read=contents.files,
+        unidentified=contents.unpinned,
     )
 
 
@@ -401,32 +416,57 @@ def _export_uv_lock(
 
 
 def requirements_file_contents(path: Path, environment: MarkerEnvironment, project: str) -> LockContents:
-    """What a requirements file (with the files it includes by `-r`) installs on the target."""
+    """What a requirements file (with the files it includes by `-r` and `-c`) installs on the target."""
     contents = LockContents()
-    _collect_requirements(path, environment, project, contents, seen=set())
+    _collect_requirements(path, environment, project, contents, seen=set(), constraints=False)
     return contents
 
 
 def _collect_requirements(
-    path: Path, environment: MarkerEnvironment, project: str, contents: LockContents, seen: set[Path]
+    path: Path,
+    environment: MarkerEnvironment,
+    project: str,
+    contents: LockContents,
+    seen: set[Path],
+    *,
+    constraints: bool,
 ) -> None:
+    """Read `path` into `contents`; a constraints file (`-c`) is read only for its bytes, as it
+    installs nothing by itself."""
     if path.resolve() in seen:
         return
     seen.add(path.resolve())
-    for line in _logical_lines(path.read_text(encoding="utf-8")):
-        include = _INCLUDE.match(line)
-        if include:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise LockFileError(path, f"Lock file {path} cannot be read: {error.strerror or error}") from error
+    contents.files.append(path)
+    for line in _logical_lines(text):
+        included = _INCLUDE.match(line) or _CONSTRAINT.match(line)
+        if included:
             _collect_requirements(
-                path.parent / include.group(1).strip(), environment, project, contents, seen
+                path.parent / included.group(1).strip(),
+                environment,
+                project,
+                contents,
+                seen,
+                constraints=constraints or included.re is _CONSTRAINT,
             )
             continue
+        if constraints:
+            continue
+        editable = _EDITABLE.match(line)
+        if editable:
+            contents.unpinned.append(editable.group(1).strip())
+            continue
         if line.startswith("-"):
-            continue  # index options, constraints (`-c`), editables: nothing the layer pins
+            continue  # index and install options: nothing the layer pins
         requirement_text = _OPTION.split(line, 1)[0]
         try:
             requirement = Requirement(requirement_text)
         except InvalidRequirement:
-            continue  # a bare path or URL: uv says so if it cannot install it
+            contents.unpinned.append(requirement_text)  # a bare path or URL: whatever is there now
+            continue
         name = canonicalize_name(requirement.name)
         if name == project or (requirement.marker and not requirement.marker.evaluate(environment)):
             continue

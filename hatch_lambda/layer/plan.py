@@ -2,7 +2,8 @@
 
 With a lock file the lock is the answer (no network). Otherwise uv resolves once, into a PEP 751
 lock in the scratch directory, and the install then reads that lock: never a second resolution.
-The key digests every input that decides the zip's bytes, so equal keys mean equal layers.
+The key digests every input that decides the zip's bytes (`layer.identity`), so equal keys mean
+equal layers; what has no fixed identity is planned with `uncacheable_reason` set, and built fresh.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
-import tomlkit
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from hatch_lambda.__about__ import __version__
-from hatch_lambda.layer.locks import prepare_locked_install
+from hatch_lambda.layer.identity import Distributions, pylock_distributions, tool_identity
+from hatch_lambda.layer.locks import lock_kind, prepare_locked_install
 from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.uv import find_uv, resolve_with_uv
 
@@ -36,32 +41,34 @@ class LayerPlan:
     resolved: int  # packages in the planned set; 0 when the installer resolves by itself
     material: dict[str, Any] | None  # what decides the installed set; None: unknown until installed
     warnings: list[str]
+    # Why this layer is built fresh, never taken from or kept in the cache; None when it can be.
+    uncacheable_reason: str | None = None
 
 
 def plan_layer(request: InstallRequest, inputs: LayerInputs, scratch: Path) -> LayerPlan:
     if inputs.lock is not None:
-        return _from_lock(request, inputs, inputs.lock, scratch, {"lock": _digest(inputs.lock.read_bytes())})
+        return _from_lock(request, inputs, inputs.lock, scratch)
     if inputs.installer == "uv":
         resolved_lock = scratch / "resolved" / "pylock.toml"
         resolved_lock.parent.mkdir(parents=True)
         resolve_with_uv(request, resolved_lock)
-        return _from_lock(
-            request, inputs, resolved_lock, scratch, {"resolved": _pylock_identity(resolved_lock)}
-        )
-    # pip resolves as it installs, with host markers corrected afterwards: nothing to key on first.
-    return LayerPlan(request, 0, None, [])
+        return _from_lock(request, inputs, resolved_lock, scratch)
+    reason = (
+        "pip resolves while it installs, so what the layer holds is known only afterwards "
+        "(set `lock` to cache pip layers)"
+    )
+    return LayerPlan(request, 0, None, [], reason)
 
 
 def cache_key(plan: LayerPlan, options: dict[str, Any]) -> str | None:
-    if plan.material is None:
+    if plan.material is None or plan.uncacheable_reason is not None:
         return None
-    identity = {"hatch-lambda": __version__, "format": 1, "set": plan.material, "options": options}
+    identity = {"hatch-lambda": __version__, "format": 2, "set": plan.material, "options": options}
     return _digest(json.dumps(identity, sort_keys=True).encode())[:32]
 
 
-def _from_lock(
-    request: InstallRequest, inputs: LayerInputs, lock: Path, scratch: Path, material: dict[str, Any]
-) -> LayerPlan:
+def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch: Path) -> LayerPlan:
+    user_lock = lock == inputs.lock
     locked = prepare_locked_install(
         lock,
         project_name=request.project_name,
@@ -75,30 +82,67 @@ def _from_lock(
         uv=find_uv(),
         lock_packages=request.lock_packages or None,
     )
+    lock_path = lock if lock.is_absolute() else request.project_root / lock
+    distributions = pylock_distributions(lock_path) if lock_kind(lock_path) == "pylock" else Distributions()
     # pip checks `--hash` lines on its own whenever any is present; uv is told how strict to be.
-    arguments = (
-        ["--requirement", str(lock), "--no-deps"] if inputs.installer == "pip" else locked.uv_arguments
-    )
-    material = {**material, "pins": locked.pinned, "extras": inputs.extras, "groups": inputs.groups}
+    if inputs.installer == "pip":
+        arguments = ["--requirement", str(lock), "--no-deps"]
+    else:
+        # uv reuses a wheel it once built from a local directory until the directory's
+        # pyproject.toml changes: the layer must hold the directory's code as it is now.
+        # (`--reinstall-package` rebuilds it; `--refresh-package` would too, but uv refuses it
+        # with UV_OFFLINE.)
+        directories = [*distributions.directories, *_local_directory_names(locked.unidentified)]
+        arguments = [*locked.uv_arguments, *(f"--reinstall-package={name}" for name in directories)]
+    material = {
+        # A user's lock is digested whole (with its includes); a lock resolved here holds paths of
+        # this machine's wheelhouse, so only the distributions' identities are its identity.
+        "files": [_digest(path.read_bytes()) for path in locked.files_read] if user_lock else [],
+        "distributions": distributions.identities,
+        "pins": locked.pinned,
+        "extras": inputs.extras,
+        "groups": inputs.groups,
+        "tools": tool_identity(request.project_root),
+    }
     # Pin warnings speak of the user's lock; the one resolved here matches the project by construction.
-    warnings = locked.warnings if lock == inputs.lock else []
+    warnings = locked.warnings if user_lock else []
     return LayerPlan(
-        dataclasses.replace(request, locked_arguments=arguments), len(locked.pinned), material, warnings
+        dataclasses.replace(request, locked_arguments=arguments),
+        len(locked.pinned),
+        material,
+        warnings,
+        _uncacheable_reason(
+            lock_path if user_lock else None, [*locked.unidentified, *distributions.unidentified]
+        ),
     )
 
 
-def _pylock_identity(path: Path) -> list[list[Any]]:
-    """Each package's name, version and file hashes: the same wheels make the same key wherever the
-    index or wheelhouse lives."""
-    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    identity = []
-    for package in data.get("packages", []):
-        files = [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]
-        hashes = sorted(str(file.get("hashes", {}).get("sha256", file.get("url", ""))) for file in files)
-        identity.append(
-            [str(package["name"]), str(package.get("version", "")), str(package.get("marker", "")), hashes]
-        )
-    return sorted(identity)
+def _uncacheable_reason(user_lock: Path | None, unidentified: list[str]) -> str | None:
+    if not unidentified:
+        return None
+    named = ", ".join(f"`{text}`" for text in unidentified[:5])
+    more = f" and {len(unidentified) - 5} more" if len(unidentified) > 5 else ""
+    where = f"lock file {user_lock.name}" if user_lock else "the layer's resolution"
+    return (
+        f"{where} names {named}{more} without one fixed identity (no `==` pin, or a local "
+        "path or URL that can change, or a directory that cannot be read), so each build installs "
+        "what is there now"
+    )
+
+
+def _local_directory_names(requirements: list[str]) -> list[str]:
+    """Names of `name @ file:...` requirements that point at a directory rather than a file."""
+    names: list[str] = []
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.url and requirement.url.startswith("file:"):
+            location = Path(url2pathname(urlparse(requirement.url).path))
+            if location.is_dir():
+                names.append(canonicalize_name(requirement.name))
+    return names
 
 
 def _digest(data: bytes) -> str:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 from hatch_lambda.errors import UvNotFoundError
@@ -49,6 +50,13 @@ def find_uv() -> str:
     raise UvNotFoundError
 
 
+@cache
+def uv_version() -> str:
+    """`uv --version` of the uv that builds: another uv may install or build other bytes."""
+    completed = subprocess.run([find_uv(), "--version"], capture_output=True, text=True, check=False)
+    return completed.stdout.strip() or f"unknown (exit {completed.returncode})"
+
+
 def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
     """`uv pip install --target` for the runtime, of the lock `layer_plan` prepared: no resolution.
 
@@ -64,6 +72,10 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
             "install",
             "--target",
             str(target),
+            # Whatever the user's UV_LINK_MODE or uv.toml says: a symlink or hard link into uv's
+            # cache would put uv's cache, not the layer's own bytes, in the tree that is zipped.
+            "--link-mode",
+            "copy",
             *_target_arguments(request, Path(scratch)),
             *request.locked_arguments,
         ]

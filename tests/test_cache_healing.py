@@ -1,0 +1,217 @@
+"""The layer cache heals itself: a bad record is discarded and rebuilt, eviction spares what a build
+holds, stale lock and `.partial` files go, an unusable directory is a warning, and a placed
+artifact is its own copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hatch_lambda.layer.cache import KEEP_ENTRIES, STALE_SECONDS, LayerCache, place
+from tests.helpers import output_of, run_hatchling
+from tests.test_layer_cache import LAYER, cache_entries, project
+
+
+def built_zip(tmp_path: Path, data: bytes = b"zip bytes") -> Path:
+    path = tmp_path / "built.zip"
+    path.write_bytes(data)
+    return path
+
+
+def record_of(cache: LayerCache, key: str) -> Path:
+    return cache.root / f"{key}.json"
+
+
+def test_a_stored_entry_is_found_with_its_details(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built_zip(tmp_path), {"entry": {"files": 1}})
+
+    found = cache.lookup("key")
+
+    assert found is not None
+    assert found.details == {"entry": {"files": 1}}
+    assert found.zip_path.read_bytes() == b"zip bytes"
+    assert cache.warnings == []
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        pytest.param(lambda record: record.pop("details"), id="no details"),
+        pytest.param(lambda record: record["details"]["entry"].pop("files"), id="a detail missing"),
+        pytest.param(lambda record: record["details"]["entry"].update(files=10**12), id="a detail altered"),
+        pytest.param(lambda record: record.update(format=1), id="another format"),
+        pytest.param(lambda record: record.update(sha256="0" * 64), id="another sha256"),
+    ],
+)
+def test_a_record_not_exactly_as_written_is_discarded_with_a_warning(tmp_path, alter):
+    cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built_zip(tmp_path), {"entry": {"files": 1}})
+    record = json.loads(record_of(cache, "key").read_text())
+    alter(record)
+    record_of(cache, "key").write_text(json.dumps(record))
+
+    assert cache.lookup("key") is None
+    (warning,) = cache.warnings
+    assert "key.zip" in warning and "built again" in warning
+    assert not list(cache.root.glob("key.*"))
+
+
+def test_a_record_that_is_not_json_is_discarded(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built_zip(tmp_path), {})
+    record_of(cache, "key").write_text("{not json")
+
+    assert cache.lookup("key") is None
+    assert "cannot be read" in cache.warnings[0]
+
+
+def test_a_zip_without_a_record_is_a_quiet_miss(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built_zip(tmp_path), {})
+    record_of(cache, "key").unlink()  # as a build killed between the zip and its record leaves it
+
+    assert cache.lookup("key") is None
+    assert cache.warnings == []
+    assert not (cache.root / "key.zip").exists()
+
+
+def test_eviction_never_removes_an_entry_a_build_holds(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    built = built_zip(tmp_path)
+    cache.store("held", built, {})
+    for path in (record_of(cache, "held"), cache.root / "held.zip"):
+        os.utime(path, (0, 0))  # the oldest entry of all
+
+    with cache.locked("held"):
+        for index in range(KEEP_ENTRIES + 3):
+            cache.store(f"key{index:03}", built, {})
+        assert (cache.root / "held.zip").exists() and record_of(cache, "held").exists()
+
+    cache.prune()
+    assert not (cache.root / "held.zip").exists()
+    assert len(list(cache.root.glob("*.zip"))) == KEEP_ENTRIES
+
+
+def test_stale_lock_and_partial_files_are_removed_fresh_ones_kept(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    cache.root.mkdir(parents=True)
+    old = time.time() - STALE_SECONDS - 60
+    stale_partial = cache.root / ".gone.zip.abc.partial"
+    stale_lock = cache.root / "gone.lock"
+    fresh_partial = cache.root / ".live.zip.def.partial"
+    for path in (stale_partial, stale_lock, fresh_partial):
+        path.write_bytes(b"")
+    for path in (stale_partial, stale_lock):
+        os.utime(path, (old, old))
+
+    cache.store("key", built_zip(tmp_path), {})
+
+    assert not stale_partial.exists()
+    assert not stale_lock.exists()
+    assert fresh_partial.exists()
+
+
+def test_a_stale_lock_another_build_holds_is_kept(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    with cache.locked("busy"):
+        old = time.time() - STALE_SECONDS - 60
+        os.utime(cache.root / "busy.lock", (old, old))
+        cache.prune()
+        assert (cache.root / "busy.lock").exists()
+
+
+def test_an_unusable_cache_directory_is_a_warning_and_no_cache(tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    cache = LayerCache(not_a_directory)
+
+    with cache.locked("key"):
+        assert cache.lookup("key") is None
+        cache.store("key", built_zip(tmp_path), {})
+
+    (warning,) = cache.warnings
+    assert str(not_a_directory) in warning and "HATCH_LAMBDA_CACHE_DIR" in warning
+
+
+def test_a_placed_zip_is_its_own_copy_and_leaves_no_partial(tmp_path):
+    source = built_zip(tmp_path, b"cached bytes")
+    destination = tmp_path / "dist" / "layer.zip"
+    destination.parent.mkdir()
+    destination.write_bytes(b"old artifact")
+
+    place(source, destination)
+    source.write_bytes(b"the cache changed afterwards")
+
+    assert destination.read_bytes() == b"cached bytes"
+    assert destination.stat().st_nlink == 1
+    assert sorted(path.name for path in destination.parent.iterdir()) == ["layer.zip"]
+
+
+def test_placing_a_zip_onto_a_hard_link_of_itself_replaces_it(tmp_path):
+    source = built_zip(tmp_path, b"cached bytes")
+    destination = tmp_path / "dist" / "layer.zip"
+    destination.parent.mkdir()
+    os.link(source, destination)  # what earlier versions left in dist/
+
+    place(source, destination)
+
+    assert not destination.samefile(source)
+    assert sorted(path.name for path in destination.parent.iterdir()) == ["layer.zip"]
+
+
+# Through the real build ---------------------------------------------------------------------------
+
+
+def _altered_record(layer_cache: Path, alter) -> None:
+    (entry,) = cache_entries(layer_cache)
+    record_path = entry.with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    alter(record)
+    record_path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        pytest.param(lambda record: record.pop("details"), id="no details"),
+        pytest.param(lambda record: record["details"]["entry"].pop("packages"), id="a key missing"),
+        pytest.param(
+            lambda record: record["details"]["entry"].update(unzipped_size=300_000_000),
+            id="unzipped_size altered",
+        ),
+    ],
+)
+def test_a_build_heals_a_bad_record_and_says_so(tmp_path, offline_environment, layer_cache, alter):
+    root = project(tmp_path / "app")
+    assert run_hatchling(root, "lambda:layer", environment=offline_environment).returncode == 0
+    good = (root / "dist" / LAYER).read_bytes()
+    _altered_record(layer_cache, alter)
+
+    healed = run_hatchling(root, "lambda:layer", environment=offline_environment)
+    again = run_hatchling(root, "lambda:layer", environment=offline_environment)
+
+    assert healed.returncode == 0, output_of(healed)
+    assert "Discarded the layer cache entry" in output_of(healed)
+    assert "Layer from the cache" not in output_of(healed)
+    assert (root / "dist" / LAYER).read_bytes() == good
+    assert again.returncode == 0, output_of(again)
+    assert "Layer from the cache" in output_of(again)
+
+
+def test_an_unusable_cache_directory_only_warns(tmp_path, offline_environment):
+    root = project(tmp_path / "app")
+    not_a_directory = tmp_path / "cache-file"
+    not_a_directory.write_text("")
+    environment = {**offline_environment, "HATCH_LAMBDA_CACHE_DIR": str(not_a_directory)}
+
+    completed = run_hatchling(root, "lambda:layer", environment=environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    assert "cannot be used" in output_of(completed)
+    assert "Traceback" not in output_of(completed)
+    assert (root / "dist" / LAYER).is_file()
