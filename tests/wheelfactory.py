@@ -439,7 +439,8 @@ def _sdk_like_wheels() -> list[WheelSpec]:
 
 
 def refused_wheelhouse(directory: Path) -> Path:
-    """Wheels that must never reach a python3.12 x86_64 layer, each for one reason (names `hlfix-`)."""
+    """Wheels that test the proof (names `hlfix-`): each but `hlfix-launchers` must never reach a
+    python3.12 x86_64 layer, each for one reason; `hlfix-launchers` reaches it with a warning."""
     directory.mkdir(parents=True, exist_ok=True)
     x86_64_cp312 = ["cp312-cp312-manylinux_2_17_x86_64"]
     specs = [
@@ -469,6 +470,34 @@ def refused_wheelhouse(directory: Path) -> Path:
         ),
         # A sound manylinux wheel, for CPython 3.11's ABI rather than 3.12's.
         native_wheel("hlfix-wrongabi", "1.0", ["cp311-cp311-manylinux_2_17_x86_64"]),
+        # abi3 modules (any runtime) needing GLIBC_2.38 where section headers do not show it:
+        # stripped (`e_shoff = e_shnum = 0`), or `.gnu.version_r` retyped to SHT_PROGBITS.
+        native_wheel(
+            "hlfix-stripped",
+            "1.0",
+            ["cp39-abi3-manylinux_2_17_x86_64"],
+            shared_object=elf_shared_object("x86_64", ("GLIBC_2.17", "GLIBC_2.38"), section_headers=False),
+        ),
+        native_wheel(
+            "hlfix-retyped",
+            "1.0",
+            ["cp39-abi3-manylinux_2_17_x86_64"],
+            shared_object=elf_shared_object("x86_64", ("GLIBC_2.38",), verneed_section_type=1),
+        ),
+        # Shaped like setuptools: Windows launchers and other binaries no Linux loader maps, as
+        # package data. It loads on Lambda; the proof warns, once, and does not refuse it.
+        WheelSpec(
+            "hlfix-launchers",
+            "1.0",
+            files={
+                "hlfix_launchers/__init__.py": "",
+                **{f"hlfix_launchers/{name}.exe": pe_dll() for name in ("cli-32", "cli-64", "gui-arm64")},
+                "hlfix_launchers/macos/helper.dylib": mach_o_binary(),
+                "hlfix_launchers/objects/helper.o": elf_shared_object(
+                    "aarch64", (), file_type=1, segments="none"
+                ),
+            },
+        ),
     ]
     for spec in specs:
         write_wheel(spec, directory)

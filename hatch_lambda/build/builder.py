@@ -17,27 +17,32 @@ from typing import Any
 from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.builders.utils import get_reproducible_timestamp
 
-from hatch_lambda.build import manifest
-from hatch_lambda.platform import runtimes
-from hatch_lambda.files.record import FileToPack, ZipDateTime, zip_date_time
 from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
-from hatch_lambda.runtime.bytecode import FUNCTION_ROOT, LAYER_ROOT, compile_bytecode, runtime_python
+from hatch_lambda.build import manifest
 from hatch_lambda.build.config import LambdaBuilderConfig
+from hatch_lambda.build.project_wheel import build_project_wheel
 from hatch_lambda.errors import LambdaBuildError, PlatformProofError
-from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.files.installed_tree import files_to_pack, installed_distributions, owners_by_record
-from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.files.record import FileToPack, ZipDateTime, zip_date_time
+from hatch_lambda.files.slim import slim_layer
+from hatch_lambda.files.wheel_contents import plan_target_install
 from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, place
 from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
-from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
-from hatch_lambda.build.project_wheel import build_project_wheel
+from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.requirements import layer_requirements
-from hatch_lambda.platform.limits import DIRECT_UPLOAD_LIMIT, check_unzipped_total, human, largest_distributions
-from hatch_lambda.files.slim import slim_layer
 from hatch_lambda.layer.uv import find_uv
-from hatch_lambda.platform.proof import Violation, check_files_to_pack
-from hatch_lambda.files.wheel_contents import plan_target_install
+from hatch_lambda.platform import runtimes
+from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.platform.limits import (
+    DIRECT_UPLOAD_LIMIT,
+    check_unzipped_total,
+    human,
+    largest_distributions,
+)
+from hatch_lambda.platform.proof import ProofResult, prove_layer, prove_source
+from hatch_lambda.runtime.bytecode import FUNCTION_ROOT, LAYER_ROOT, compile_bytecode, runtime_python
+from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
 
 SOURCE_SUFFIX = "-lambda-source.zip"
 LAYER_INFIX = "-lambda-layer-"
@@ -90,7 +95,10 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
                 wheel = build_project_wheel(config, Path(scratch))
                 plan = plan_target_install(wheel)
                 self._prove_loadable(
-                    "source zip", check_files_to_pack(plan.files, config.runtime, config.architecture)
+                    "source zip",
+                    prove_source(
+                        plan.files, config.runtime, config.architecture, f"the project ({wheel.name})"
+                    ),
                 )
                 self.app.display_info(f"Built wheel {wheel.name} ({len(plan.files)} files to ship)")
                 if plan.left_out:
@@ -165,6 +173,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             self.app.display_warning(warning)
         distributions = installed_distributions(target)
         files = self._slimmed(config, files_to_pack(target, config.layer_prefix))
+        # Proven after slimming: `slim-exclude` can drop a file that would fail the proof.
+        self._prove_loadable("layer", prove_layer(target, files, config.layer_prefix, runtime, architecture))
         files += self._bytecode(config, files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
         self._check_unzipped_total(config, directory, layer_size=_unzipped(files))
         written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
@@ -379,10 +389,12 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             parts["other layers (other-layers-size)"] = config.other_layers_size
         check_unzipped_total(parts)
 
-    def _prove_loadable(self, artifact: str, violations: list[Violation]) -> None:
-        if violations:
+    def _prove_loadable(self, artifact: str, proof: ProofResult) -> None:
+        for warning in proof.warnings:
+            self.app.display_warning(warning)
+        if proof.violations:
             target = f"{self.config.runtime.name} {self.config.architecture}"
-            raise PlatformProofError(artifact, target, [str(violation) for violation in violations])
+            raise PlatformProofError(artifact, target, [str(violation) for violation in proof.violations])
 
     def _fixed_date_time(self) -> ZipDateTime | None:
         return zip_date_time(get_reproducible_timestamp()) if self.config.reproducible else None

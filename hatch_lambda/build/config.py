@@ -14,8 +14,8 @@ from hatchling.builders.config import BuilderConfig
 from packaging.utils import canonicalize_name
 
 from hatch_lambda.platform import runtimes
-from hatch_lambda.runtime.handler_name import parse_handler
 from hatch_lambda.platform.runtimes import Runtime
+from hatch_lambda.runtime.handler_name import parse_handler
 
 LAYOUTS = ("python", "site-packages")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from hatch_lambda.__about__ import __version__
+from hatch_lambda.archive.atomic import write_text
 from hatch_lambda.archive.reproducible_zip import WrittenZip
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.archive.atomic import write_text
 from hatch_lambda.files.installed_tree import InstalledDistribution
 from hatch_lambda.platform.runtimes import Runtime, uv_python_platform
 
