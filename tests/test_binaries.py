@@ -884,11 +884,20 @@ def test_refused_wheelhouse_holds_what_its_names_say(tmp_path):
     }
 
     assert sorted(wheel.name for wheel in wheelhouse.glob("*.whl")) == [
+        "hlfix_launchers-1.0-py3-none-any.whl",
         "hlfix_macbinary-1.0-py3-none-any.whl",
         "hlfix_newglibc-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+        "hlfix_retyped-1.0-cp39-abi3-manylinux_2_17_x86_64.whl",
+        "hlfix_stripped-1.0-cp39-abi3-manylinux_2_17_x86_64.whl",
         "hlfix_wrongabi-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
         "hlfix_wrongarch-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
     ]
+    for hidden in ("hlfix_stripped", "hlfix_retyped"):
+        ((_, module),) = read[hidden]
+        assert read_elf(module).required_glibc == (2, 38)
+        assert READELF is None or readelf_version_needs(module) == []
+    launchers = {name: binary_format(path.read_bytes()) for name, path in read["hlfix_launchers"]}
+    assert sorted(launchers.values()) == ["elf", "mach-o", "pe", "pe", "pe"]
     ((_, newglibc),) = read["hlfix_newglibc"]
     assert read_elf(newglibc).required_glibc == (2, 38)
     ((_, wrongarch),) = read["hlfix_wrongarch"]
