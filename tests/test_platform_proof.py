@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
+import re
 import sys
 import zipfile
 from functools import partial
@@ -20,7 +21,7 @@ from packaging.tags import parse_tag
 from hatch_lambda.files.record import ZIP_EPOCH, FileToPack
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.proof import extension_suffixes, prove_layer, prove_source
-from tests.helpers import output_of, run_hatchling, write_project
+from tests.helpers import clean_environment, output_of, run_hatchling, write_project
 from tests.wheelfactory import elf_shared_object, mach_o_binary, pe_dll
 
 NEWGLIBC_WHEEL = "hlfix-newglibc 1.0 (hlfix_newglibc-1.0-cp312-cp312-manylinux_2_17_x86_64.whl)"
@@ -406,3 +407,48 @@ def test_amazon_linux_2_tags_stop_at_glibc_226():
     assert "manylinux_2_27_aarch64" not in tags
     assert "manylinux2014_aarch64" in tags
     assert not [tag for tag in tags if tag.startswith(("manylinux1", "manylinux2010"))]
+
+
+@pytest.mark.e2e
+@pytest.mark.network
+def test_setuptools_and_distlib_launchers_warn_and_slim_exclude_silences_them(tmp_path):
+    """The real packages: their `.exe` launchers are package data, refused before, a warning now."""
+    environment = clean_environment(HATCH_LAMBDA_CACHE_DIR=str(tmp_path / "cache"))
+    root = write_project(
+        tmp_path / "app",
+        {
+            "pyproject.toml": """
+                [project]
+                name = "packaging-app"
+                version = "1.0"
+                dependencies = ["setuptools", "distlib"]
+
+                [tool.hatch.build.targets.lambda]
+                runtime = "python3.12"
+            """,
+            "packaging_app/__init__.py": "",
+        },
+    )
+
+    completed = run_hatchling(root, "lambda:layer", environment=environment)
+
+    output = output_of(completed)
+    assert completed.returncode == 0, output
+    warnings = [line for line in output.splitlines() if "which nothing on Linux loads" in line]
+    assert len(warnings) == 2, output
+    assert re.search(
+        r"distlib \S+ \(distlib-\S+-py2\.py3-none-any\.whl\) ships \d+ Windows \(PE\) binaries", output
+    )
+    assert re.search(
+        r"setuptools \S+ \(setuptools-\S+-py3-none-any\.whl\) ships \d+ Windows \(PE\) binaries", output
+    )
+    assert "`setuptools/*.exe`" in output
+
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + 'slim-exclude = ["setuptools/*.exe", "distlib/*.exe"]\n', encoding="utf-8"
+    )
+    completed = run_hatchling(root, "lambda:layer", environment=environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    assert "nothing on Linux loads" not in output_of(completed)

@@ -174,7 +174,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         distributions = installed_distributions(target)
         files = self._slimmed(config, files_to_pack(target, config.layer_prefix))
         # Proven after slimming: `slim-exclude` can drop a file that would fail the proof.
-        self._prove_loadable("layer", prove_layer(target, files, config.layer_prefix, runtime, architecture))
+        proof = prove_layer(target, files, config.layer_prefix, runtime, architecture)
+        self._prove_loadable("layer", proof)
         files += self._bytecode(config, files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
         self._check_unzipped_total(config, directory, layer_size=_unzipped(files))
         written = write_reproducible_zip(destination, files, fixed_date_time=self._fixed_date_time())
@@ -183,7 +184,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         return {
             "entry": manifest.layer_entry(written, config.layout, distributions),
             "largest": largest,
-            "warnings": layer.warnings,
+            # Shown again when the layer comes from the cache, the proof's with the install's.
+            "warnings": layer.warnings + proof.warnings,
         }
 
     def _place_cached_layer(
