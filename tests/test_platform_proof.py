@@ -216,6 +216,11 @@ def test_binaries_nothing_on_linux_loads_are_one_warning_and_ship(tmp_path, offl
     (layer,) = (root / "dist").glob("*-lambda-layer-*.zip")
     assert "python/hlfix_launchers/cli-64.exe" in zipfile.ZipFile(layer).namelist()
 
+    again = run_hatchling(root, "lambda:layer", environment=offline_environment)
+
+    assert "Layer from the cache" in output_of(again)
+    assert warning in output_of(again).splitlines()
+
 
 def test_slim_exclude_drops_a_file_before_the_proof(tmp_path, offline_environment):
     """The Mach-O file named as an extension module fails the proof unless `slim-exclude` drops it."""
