@@ -51,7 +51,8 @@ class PlatformProofError(LambdaBuildError):
         super().__init__(
             f"The {artifact} would not load on {target}:\n{listed}\n"
             "Nothing was written. Pin versions whose wheels fit the runtime, choose a runtime with a "
-            "newer glibc (python3.12+ has 2.34), or drop the package with `exclude-packages`."
+            "newer glibc (python3.12+ has 2.34), drop the package with `exclude-packages`, or drop a "
+            "layer file nothing imports with `slim-exclude`."
         )
 
 

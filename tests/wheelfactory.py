@@ -21,7 +21,12 @@ from tests.sdistfactory import write_sdist
 ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "i386": 3, "arm": 40, "ppc64": 21, "s390": 22}
 
 _SHT_STRTAB = 3
+_SHT_DYNAMIC = 6
 _SHT_GNU_VERNEED = 0x6FFFFFFE
+_ET_DYN = 3
+_PT_LOAD, _PT_DYNAMIC = 1, 2
+_DT_NEEDED, _DT_STRTAB, _DT_STRSZ, _DT_VERNEED, _DT_VERNEEDNUM = 1, 5, 10, 0x6FFFFFFE, 0x6FFFFFFF
+_VER_FLG_WEAK = 0x2
 _SHN_XINDEX = 0xFFFF
 
 
@@ -37,21 +42,32 @@ def elf_shared_object(
     glibc_versions: Sequence[str] = ("GLIBC_2.17",),
     *,
     other_needs: Mapping[str, Sequence[str]] | None = None,
+    weak_versions: Sequence[str] = (),
     elf_class: int = 64,
     big_endian: bool = False,
+    segments: str = "dynamic",
     section_headers: bool = True,
+    verneed_section_type: int = _SHT_GNU_VERNEED,
     extended_numbering: bool = False,
+    file_type: int = _ET_DYN,
+    load_address: int = 0,
     padding: int = 0,
 ) -> bytes:
-    """A structurally valid ELF shared object whose `.gnu.version_r` names what it needs from glibc.
+    """A structurally valid ELF shared object whose version needs name what it needs from glibc.
 
     `glibc_versions` are needed from `libc.so.6`; `other_needs` maps further libraries to their
-    version names (`{"libstdc++.so.6": ["GLIBCXX_3.4"]}`). No version at all means no
-    `.gnu.version_r` section. The layout is the ELF header, `padding` zero bytes (to make a big
-    file), `.dynstr`, `.gnu.version_r`, `.shstrtab`, then the section header table; there is no
-    code, no program headers and no `.dynamic`, which no reader of versions needs.
+    version names (`{"libstdc++.so.6": ["GLIBCXX_3.4"]}`); names in `weak_versions` carry
+    VER_FLG_WEAK. No version at all means no version needs. The layout is the ELF header, the
+    program headers, `padding` zero bytes (to make a big file), `.dynstr`, `.gnu.version_r`,
+    `.dynamic`, `.shstrtab`, then the section header table; there is no code.
+
+    `segments` chooses the program headers: "dynamic" (a PT_LOAD mapping the file at
+    `load_address`, and a PT_DYNAMIC whose DT_VERNEED/DT_STRTAB point into it, as the loader reads
+    them), "load" (PT_LOAD only, no dynamic section: only the section headers name the needs) or
+    "none" (no program headers: data no loader maps). `section_headers=False` strips the section
+    header table (`e_shoff = e_shnum = 0`); `verneed_section_type` retypes `.gnu.version_r`.
     `extended_numbering` stores the section count and string-table index in section 0, the way
-    linkers do past 0xff00 sections. `readelf -h -S -V` accepts every variant.
+    linkers do past 0xff00 sections. `readelf -h -l -d -S -V` accepts every variant.
     """
     order = ">" if big_endian else "<"
     word = "Q" if elf_class == 64 else "I"
@@ -59,21 +75,45 @@ def elf_shared_object(
     needs = {library: versions for library, versions in needs.items() if versions}
 
     dynstr = _StringTable()
-    verneed = _version_needs_section(needs, dynstr, order)
+    library_names = [dynstr.add(library) for library in needs]
+    verneed = _version_needs_section(needs, dynstr, order, frozenset(weak_versions))
 
     header_size = 64 if elf_class == 64 else 52
-    body = bytearray(bytes(header_size + padding))
-    # name, type, offset, size, link, info, align
-    sections: list[tuple[str, int, int, int, int, int, int]] = []
+    segment_format = order + ("IIQQQQQQ" if elf_class == 64 else "IIIIIIII")
+    segment_count = {"dynamic": 2, "load": 1, "none": 0}[segments]
+    segment_table_offset = header_size if segment_count else 0
+    body = bytearray(bytes(header_size + segment_count * struct.calcsize(segment_format) + padding))
+    # name, type, offset, size, link, info, align, entry size
+    sections: list[tuple[str, int, int, int, int, int, int, int]] = []
 
-    def place(name: str, kind: int, data: bytes, link: int = 0, info: int = 0, align: int = 1) -> None:
+    def place(
+        name: str, kind: int, data: bytes, link: int = 0, info: int = 0, align: int = 1, entsize: int = 0
+    ) -> int:
         body.extend(bytes(-len(body) % align))
-        sections.append((name, kind, len(body), len(data), link, info, align))
+        sections.append((name, kind, len(body), len(data), link, info, align, entsize))
         body.extend(data)
+        return len(body) - len(data)
 
-    place(".dynstr", _SHT_STRTAB, dynstr.data)
+    dynstr_offset = place(".dynstr", _SHT_STRTAB, dynstr.data)
+    verneed_offset = 0
     if needs:
-        place(".gnu.version_r", _SHT_GNU_VERNEED, verneed, link=1, info=len(needs), align=4)
+        verneed_offset = place(
+            ".gnu.version_r", verneed_section_type, verneed, link=1, info=len(needs), align=4
+        )
+    dynamic_offset = dynamic_size = 0
+    if segments == "dynamic":
+        tags = [(_DT_NEEDED, offset) for offset in library_names]
+        tags += [(_DT_STRTAB, load_address + dynstr_offset), (_DT_STRSZ, len(dynstr.data))]
+        if needs:
+            tags += [(_DT_VERNEED, load_address + verneed_offset), (_DT_VERNEEDNUM, len(needs))]
+        tags.append((0, 0))
+        dynamic_format = order + ("qQ" if elf_class == 64 else "iI")
+        dynamic = b"".join(struct.pack(dynamic_format, tag, value) for tag, value in tags)
+        dynamic_offset = place(
+            ".dynamic", _SHT_DYNAMIC, dynamic, link=1, align=8, entsize=len(dynamic) // len(tags)
+        )
+        dynamic_size = len(dynamic)
+    loaded_size = len(body)
     shstrtab = _StringTable()
     names = [shstrtab.add(name) for name, *_ in sections] + [shstrtab.add(".shstrtab")]
     place(".shstrtab", _SHT_STRTAB, shstrtab.data)
@@ -85,9 +125,25 @@ def elf_shared_object(
     entry_format = order + ("IIQQQQIIQQ" if elf_class == 64 else "IIIIIIIIII")
     null_size, null_link = (section_count, string_index) if extended_numbering else (0, 0)
     body += struct.pack(entry_format, 0, 0, 0, 0, 0, null_size, null_link, 0, 0, 0)
-    for name_offset, (_name, kind, offset, size, link, info, align) in zip(names, sections):
-        body += struct.pack(entry_format, name_offset, kind, 0, 0, offset, size, link, info, align, 0)
+    for name_offset, (name, kind, offset, size, link, info, align, entsize) in zip(names, sections):
+        address = load_address + offset if segments != "none" and name != ".shstrtab" else 0
+        body += struct.pack(
+            entry_format, name_offset, kind, 0, address, offset, size, link, info, align, entsize
+        )
     entry_size = struct.calcsize(entry_format)
+
+    program_headers = [(_PT_LOAD, 0, load_address, loaded_size, 4, 0x1000)]
+    if segments == "dynamic":
+        program_headers.append(
+            (_PT_DYNAMIC, dynamic_offset, load_address + dynamic_offset, dynamic_size, 6, 8)
+        )
+    for index, (kind, offset, address, size, flags, align) in enumerate(program_headers[:segment_count]):
+        if elf_class == 64:
+            row = struct.pack(segment_format, kind, flags, offset, address, address, size, size, align)
+        else:
+            row = struct.pack(segment_format, kind, offset, address, address, size, size, flags, align)
+        at = header_size + index * len(row)
+        body[at : at + len(row)] = row
 
     if not section_headers:
         del body[table_offset:]
@@ -96,19 +152,19 @@ def elf_shared_object(
         section_count, string_index = 0, _SHN_XINDEX
     machine_number = ELF_MACHINES[machine] if isinstance(machine, str) else machine
     identity = b"\x7fELF" + bytes([elf_class // 32, 2 if big_endian else 1, 1, 0]) + bytes(8)
-    # e_type ET_DYN, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize, e_phentsize,
+    # e_type, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize, e_phentsize,
     # e_phnum, e_shentsize, e_shnum, e_shstrndx
     fields = (
-        3,
+        file_type,
         machine_number,
         1,
         0,
-        0,
+        segment_table_offset,
         table_offset,
         0,
         header_size,
-        0,
-        0,
+        struct.calcsize(segment_format),
+        segment_count,
         entry_size,
         section_count,
         string_index,
@@ -118,17 +174,24 @@ def elf_shared_object(
     return bytes(body)
 
 
-def _version_needs_section(needs: Mapping[str, Sequence[str]], dynstr: _StringTable, order: str) -> bytes:
+def _version_needs_section(
+    needs: Mapping[str, Sequence[str]], dynstr: _StringTable, order: str, weak: frozenset[str]
+) -> bytes:
     """SHT_GNU_verneed: per library a 16-byte Elf_Verneed, followed by one 16-byte Elf_Vernaux per version."""
     section = bytearray()
     version_index = 2  # 0 and 1 are reserved for local and global symbols
     for position, (library, versions) in enumerate(needs.items()):
         next_entry = 0 if position == len(needs) - 1 else 16 + 16 * len(versions)
-        section += struct.pack(order + "HHIII", 1, len(versions), dynstr.add(library), 16, next_entry)
+        section += struct.pack(order + "HHIII", 1, len(versions), dynstr.offset_of(library), 16, next_entry)
         for number, version in enumerate(versions):
             next_version = 0 if number == len(versions) - 1 else 16
             section += struct.pack(
-                order + "IHHII", _elf_hash(version), 0, version_index, dynstr.add(version), next_version
+                order + "IHHII",
+                _elf_hash(version),
+                _VER_FLG_WEAK if version in weak else 0,
+                version_index,
+                dynstr.add(version),
+                next_version,
             )
             version_index += 1
     return bytes(section)
@@ -137,6 +200,10 @@ def _version_needs_section(needs: Mapping[str, Sequence[str]], dynstr: _StringTa
 class _StringTable:
     def __init__(self) -> None:
         self.data = b"\0"
+
+    def offset_of(self, text: str) -> int:
+        """The offset of `text` added before."""
+        return self.data.index(b"\0" + text.encode() + b"\0") + 1
 
     def add(self, text: str) -> int:
         offset = len(self.data)
@@ -372,7 +439,8 @@ def _sdk_like_wheels() -> list[WheelSpec]:
 
 
 def refused_wheelhouse(directory: Path) -> Path:
-    """Wheels that must never reach a python3.12 x86_64 layer, each for one reason (names `hlfix-`)."""
+    """Wheels that test the proof (names `hlfix-`): each but `hlfix-launchers` must never reach a
+    python3.12 x86_64 layer, each for one reason; `hlfix-launchers` reaches it with a warning."""
     directory.mkdir(parents=True, exist_ok=True)
     x86_64_cp312 = ["cp312-cp312-manylinux_2_17_x86_64"]
     specs = [
@@ -402,6 +470,34 @@ def refused_wheelhouse(directory: Path) -> Path:
         ),
         # A sound manylinux wheel, for CPython 3.11's ABI rather than 3.12's.
         native_wheel("hlfix-wrongabi", "1.0", ["cp311-cp311-manylinux_2_17_x86_64"]),
+        # abi3 modules (any runtime) needing GLIBC_2.38 where section headers do not show it:
+        # stripped (`e_shoff = e_shnum = 0`), or `.gnu.version_r` retyped to SHT_PROGBITS.
+        native_wheel(
+            "hlfix-stripped",
+            "1.0",
+            ["cp39-abi3-manylinux_2_17_x86_64"],
+            shared_object=elf_shared_object("x86_64", ("GLIBC_2.17", "GLIBC_2.38"), section_headers=False),
+        ),
+        native_wheel(
+            "hlfix-retyped",
+            "1.0",
+            ["cp39-abi3-manylinux_2_17_x86_64"],
+            shared_object=elf_shared_object("x86_64", ("GLIBC_2.38",), verneed_section_type=1),
+        ),
+        # Shaped like setuptools: Windows launchers and other binaries no Linux loader maps, as
+        # package data. It loads on Lambda; the proof warns, once, and does not refuse it.
+        WheelSpec(
+            "hlfix-launchers",
+            "1.0",
+            files={
+                "hlfix_launchers/__init__.py": "",
+                **{f"hlfix_launchers/{name}.exe": pe_dll() for name in ("cli-32", "cli-64", "gui-arm64")},
+                "hlfix_launchers/macos/helper.dylib": mach_o_binary(),
+                "hlfix_launchers/objects/helper.o": elf_shared_object(
+                    "aarch64", (), file_type=1, segments="none"
+                ),
+            },
+        ),
     ]
     for spec in specs:
         write_wheel(spec, directory)

@@ -8,13 +8,17 @@ from hatch_lambda.build.manifest import CHECK_NOT_ASKED, CHECK_PASSED, CHECK_SKI
 from hatch_lambda.build.target import Target
 from hatch_lambda.errors import PlatformProofError
 from hatch_lambda.platform.limits import check_unzipped_total
-from hatch_lambda.platform.proof import Violation
+from hatch_lambda.platform.proof import ProofResult
 from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
 
 
-def prove_loadable(target: Target, artifact: str, violations: list[Violation]) -> None:
-    if violations:
-        raise PlatformProofError(artifact, target.description, [str(violation) for violation in violations])
+def prove_loadable(target: Target, artifact: str, proof: ProofResult) -> None:
+    for warning in proof.warnings:
+        target.reporter.display_warning(warning)
+    if proof.violations:
+        raise PlatformProofError(
+            artifact, target.description, [str(violation) for violation in proof.violations]
+        )
 
 
 def check_release_size(target: Target, *, source: int | None, layer: int | None) -> None:

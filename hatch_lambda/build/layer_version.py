@@ -17,6 +17,7 @@ from typing import Any
 
 from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
 from hatch_lambda.build import manifest
+from hatch_lambda.build.checks import prove_loadable
 from hatch_lambda.build.inputs import layer_options
 from hatch_lambda.build.reporting import report_zip
 from hatch_lambda.build.target import Target, unzipped_size
@@ -33,6 +34,7 @@ from hatch_lambda.layer.sources import requirement_names
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
 from hatch_lambda.platform.limits import human, largest_distributions
+from hatch_lambda.platform.proof import prove_layer
 from hatch_lambda.runtime.bytecode import LAYER_ROOT
 
 
@@ -192,6 +194,9 @@ def _build(
         target.reporter.display_warning(warning)
     distributions = installed_distributions(installed)
     files = _slimmed(target, files_to_pack(installed, config.layer_prefix, planned_packages=plan.resolved))
+    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof.
+    proof = prove_layer(installed, files, config.layer_prefix, config.runtime, config.architecture)
+    prove_loadable(target, "layer", proof)
     files += target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
     check_size(unzipped_size(files))
     written = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
@@ -200,7 +205,8 @@ def _build(
     return {
         "entry": manifest.layer_entry(written, inputs, config.layout, distributions),
         "largest": largest,
-        "warnings": layer.warnings,
+        # Shown again when the layer comes from the cache, the proof's with the install's.
+        "warnings": layer.warnings + proof.warnings,
     }
 
 

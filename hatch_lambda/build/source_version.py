@@ -16,7 +16,7 @@ from hatch_lambda.build.target import Target, unzipped_size
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.wheel_contents import plan_target_install
-from hatch_lambda.platform.proof import check_files_to_pack
+from hatch_lambda.platform.proof import ProofResult, prove_source
 from hatch_lambda.runtime.bytecode import FUNCTION_ROOT
 
 
@@ -45,7 +45,19 @@ def build_source_zip(
         )
         shipped += package.files
     _refuse_overlaps(wheel.name, plan.files, first_party)
-    prove_loadable(target, "source zip", check_files_to_pack(shipped, config.runtime, config.architecture))
+    proofs = [prove_source(plan.files, config.runtime, config.architecture, f"the project ({wheel.name})")]
+    proofs += [
+        prove_source(package.files, config.runtime, config.architecture, package.wheel_name)
+        for package in first_party
+    ]
+    prove_loadable(
+        target,
+        "source zip",
+        ProofResult(
+            violations=[violation for proof in proofs for violation in proof.violations],
+            warnings=[warning for proof in proofs for warning in proof.warnings],
+        ),
+    )
     if plan.left_out:
         target.reporter.display_warning(
             "Left out of the source zip (Lambda cannot use scripts, data or headers): "

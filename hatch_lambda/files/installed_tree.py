@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.debris import is_target_directory_debris
 from hatch_lambda.files.record import FileToPack, zip_date_time
@@ -24,6 +26,15 @@ class InstalledDistribution:
     name: str
     version: str
     wheel_tag: str  # compressed, as in a wheel file name: `cp312-cp312-manylinux_2_17_x86_64`
+
+    @property
+    def wheel_filename(self) -> str:
+        """The name of the wheel it was installed from, as far as `.dist-info` tells (no build tag)."""
+        return f"{canonicalize_name(self.name).replace('-', '_')}-{self.version}-{self.wheel_tag}.whl"
+
+    def __str__(self) -> str:
+        """How messages name it: `numpy 2.2.6 (numpy-2.2.6-cp312-cp312-manylinux_2_17_x86_64.whl)`."""
+        return f"{self.name} {self.version} ({self.wheel_filename})"
 
 
 class InstalledTreeError(LambdaBuildError):
@@ -100,18 +111,21 @@ def dist_info_headers(dist_info: Path, name: str) -> Message:
 
 
 def installed_distributions(target: Path) -> list[InstalledDistribution]:
-    distributions = []
-    for dist_info in sorted(target.glob("*.dist-info")):
-        metadata = dist_info_headers(dist_info, "METADATA")
-        wheel = dist_info_headers(dist_info, "WHEEL")
-        distributions.append(
-            InstalledDistribution(
-                name=str(metadata["Name"]),
-                version=str(metadata["Version"]),
-                wheel_tag=compress_tags(wheel.get_all("Tag") or []),
-            )
-        )
+    distributions = [installed_distribution(dist_info) for dist_info in sorted(target.glob("*.dist-info"))]
     return sorted(distributions, key=lambda distribution: distribution.name.lower())
+
+
+def installed_distribution(dist_info: Path) -> InstalledDistribution:
+    """The distribution a `.dist-info` directory describes; its name and version fall back to the
+    directory's name when METADATA is missing, so a damaged install can still be named."""
+    fallback_name, _, fallback_version = dist_info.name.removesuffix(".dist-info").partition("-")
+    metadata = dist_info_headers(dist_info, "METADATA") if (dist_info / "METADATA").is_file() else Message()
+    wheel = dist_info_headers(dist_info, "WHEEL") if (dist_info / "WHEEL").is_file() else Message()
+    return InstalledDistribution(
+        name=str(metadata.get("Name", fallback_name)),
+        version=str(metadata.get("Version", fallback_version)),
+        wheel_tag=compress_tags(wheel.get_all("Tag") or []),
+    )
 
 
 def compress_tags(tags: list[str]) -> str:
@@ -126,8 +140,7 @@ def compress_tags(tags: list[str]) -> str:
 
 def remove_distribution(target: Path, dist_info: Path) -> None:
     """Delete an installed distribution's files (as its RECORD lists them) and emptied directories."""
-    record = dist_info / "RECORD"
-    listed = [row[0] for row in csv.reader(record.read_text(encoding="utf-8").splitlines()) if row]
+    listed = recorded_paths(dist_info / "RECORD")
     root = target.resolve()
     directories: set[Path] = set()
     for relative in listed:
@@ -146,8 +159,19 @@ def owners_by_record(target: Path) -> dict[str, str]:
     owners = {}
     for record in target.glob("*.dist-info/RECORD"):
         name = record.parent.name.removesuffix(".dist-info").rsplit("-", 1)[0]
-        with record.open(encoding="utf-8", newline="") as stream:
-            for row in csv.reader(stream):
-                if row:
-                    owners[Path(row[0]).as_posix()] = name
+        owners.update(dict.fromkeys(recorded_paths(record), name))
     return owners
+
+
+def distributions_by_record(target: Path) -> dict[str, InstalledDistribution]:
+    """Installed file (relative, `/`-separated) → the distribution whose RECORD lists it."""
+    owners = {}
+    for record in sorted(target.glob("*.dist-info/RECORD")):
+        owners.update(dict.fromkeys(recorded_paths(record), installed_distribution(record.parent)))
+    return owners
+
+
+def recorded_paths(record: Path) -> list[str]:
+    """The paths a RECORD file lists, `/`-separated."""
+    with record.open(encoding="utf-8", newline="") as stream:
+        return [Path(row[0]).as_posix() for row in csv.reader(stream) if row]

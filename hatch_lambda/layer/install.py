@@ -1,7 +1,8 @@
-"""Installs the layer's dependencies into a directory and proves the result, ready to be zipped.
+"""Installs the layer's dependencies into a directory, ready to be slimmed, proven and zipped.
 
-Chooses the installer, checks `exclude-packages` against what
-the target actually requires, and refuses a tree holding anything that would not load on the runtime.
+Chooses the installer and checks `exclude-packages` against what the target actually requires.
+The proof that everything loads on the runtime (`platform.proof.prove_layer`) runs later, over the
+files that will be zipped, so that `slim-exclude` can drop what would fail it.
 """
 
 from __future__ import annotations
@@ -9,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hatch_lambda.errors import PlatformProofError
 from hatch_lambda.layer.closure import installed_metadata, walk_requirements
 from hatch_lambda.layer.locks import unmet_dependencies
 from hatch_lambda.layer.pip import install_with_pip
 from hatch_lambda.layer.request import InstallRequest, InstallSummary
 from hatch_lambda.layer.uv import install_with_uv
 from hatch_lambda.platform import runtimes
-from hatch_lambda.platform.proof import check_installed_tree
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class InstalledLayer:
 
 
 def install_layer(request: InstallRequest, installer: str, target: Path) -> InstalledLayer:
-    """Install what `request` asks for (a planned lock, or requirements) and prove it loads."""
+    """Install what `request` asks for (a planned lock, or requirements) into `target`."""
     removed: list[str] = []
     if installer == "pip":
         summary, removed = install_with_pip(request, target)
@@ -37,11 +36,6 @@ def install_layer(request: InstallRequest, installer: str, target: Path) -> Inst
     if request.locked_arguments is not None:
         warnings += unmet_dependencies(
             target, request.runtime, request.architecture, project_name=request.project_name
-        )
-    violations = check_installed_tree(target, request.runtime, request.architecture)
-    if violations:
-        raise PlatformProofError(
-            "layer", f"{request.runtime.name} {request.architecture}", [str(item) for item in violations]
         )
     return InstalledLayer(summary, removed, warnings + _unused_exclusions(request, target))
 
