@@ -28,6 +28,21 @@ class DependencyInstallError(LambdaBuildError):
         super().__init__(f"{summary}\n\n{tool} said:\n{tool_output.rstrip()}\n\n{advice}")
 
 
+class UnsafeZipPathError(LambdaBuildError, ValueError):
+    """A zip entry that an unzip would write outside the directory it extracts into."""
+
+    def __init__(self, archive_path: str, reason: str, origin: str = "") -> None:
+        self.archive_path = archive_path
+        self.reason = reason
+        self.origin = origin
+        where = f" from {origin}" if origin else ""
+        super().__init__(
+            f"Refused the zip entry {archive_path!r}{where}: {reason}. Lambda unzips into `/var/task` and "
+            "`/opt`; an entry must be a relative path with `/` separators and no `..` part, as "
+            "installers require of wheels. Nothing was written."
+        )
+
+
 class UvNotFoundError(LambdaBuildError):
     def __init__(self) -> None:
         super().__init__(

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
-from hatchling.builders.utils import get_reproducible_timestamp
 
 from hatch_lambda.build import manifest
 from hatch_lambda.platform import runtimes
-from hatch_lambda.files.record import FileToPack, ZipDateTime, zip_date_time
+from hatch_lambda.files.record import FileToPack, ZipDateTime
 from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
 from hatch_lambda.runtime.bytecode import FUNCTION_ROOT, LAYER_ROOT, compile_bytecode, runtime_python
 from hatch_lambda.build.config import LambdaBuilderConfig
@@ -303,7 +302,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             _ = config.architecture, config.extras, config.layout, config.dependency_groups
             _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
             _ = config.slim, config.slim_exclude, config.compile_bytecode, config.other_layers_size
-            _ = config.handler
+            _ = config.handler, config.zip_date_time
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise
@@ -385,7 +384,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             raise PlatformProofError(artifact, target, [str(violation) for violation in violations])
 
     def _fixed_date_time(self) -> ZipDateTime | None:
-        return zip_date_time(get_reproducible_timestamp()) if self.config.reproducible else None
+        return self.config.zip_date_time
 
     def _manifest_path(self, directory: str) -> Path:
         return Path(directory, f"{self.project_id}{MANIFEST_SUFFIX}")

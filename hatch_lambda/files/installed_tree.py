@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
+from hatch_lambda.errors import UnsafeZipPathError
 from hatch_lambda.files.debris import is_target_directory_debris
 from hatch_lambda.files.record import FileToPack, zip_date_time
 
@@ -35,15 +36,18 @@ def files_to_pack(target: Path, prefix: str) -> list[FileToPack]:
             if is_target_directory_debris(relative) or path.is_symlink():
                 continue
             status = path.stat()
-            files.append(
-                FileToPack(
+            try:
+                file = FileToPack(
                     archive_path=prefix + relative,
                     read=path.read_bytes,
                     executable=bool(status.st_mode & 0o100),
                     modified=zip_date_time(status.st_mtime),
                     size=status.st_size,
                 )
-            )
+            except UnsafeZipPathError as error:
+                owner = owners_by_record(target).get(relative, "a dependency")
+                raise UnsafeZipPathError(error.archive_path, error.reason, f"`{owner}`") from None
+            files.append(file)
     return files
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from hatch_lambda.errors import FirstPartyBinaryError
+from hatch_lambda.errors import FirstPartyBinaryError, UnsafeZipPathError
 from hatch_lambda.files.debris import is_debris
 from hatch_lambda.files.record import FileToPack, ZipDateTime
 
@@ -39,8 +39,8 @@ def plan_target_install(wheel: Path) -> WheelInstallPlan:
             if destination is None:
                 left_out.append(info.filename)
                 continue
-            files.append(
-                FileToPack(
+            try:
+                file = FileToPack(
                     archive_path=destination,
                     # A project's own wheel is small: read it now, while the archive is open.
                     read=partial(bytes, archive.read(info.filename)),
@@ -48,7 +48,13 @@ def plan_target_install(wheel: Path) -> WheelInstallPlan:
                     modified=_zip_date_time(info),
                     size=info.file_size,
                 )
-            )
+            except UnsafeZipPathError as error:
+                origin = (
+                    f"the project's wheel `{wheel.name}` (check `force-include` and `sources` in "
+                    "`[tool.hatch.build.targets.wheel]`)"
+                )
+                raise UnsafeZipPathError(error.archive_path, error.reason, origin) from None
+            files.append(file)
     return WheelInstallPlan(files=files, left_out=sorted(left_out))
 
 

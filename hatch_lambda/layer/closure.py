@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from hatch_lambda.files.installed_tree import dist_info_headers
+from hatch_lambda.files.installed_tree import dist_info_headers, remove_distribution
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,15 @@ def walk_requirements(
                 walk.needed.add(name)
                 pending += [(child, wanted) for child in installed[name].requires]
     return walk
+
+
+def remove_unneeded(
+    target: Path, installed: Mapping[NormalizedName, InstalledMetadata], walk: Walk
+) -> list[str]:
+    """Delete the installed distributions the walk did not reach; returns their names."""
+    removed = []
+    for name, metadata in sorted(installed.items()):
+        if name not in walk.needed:
+            remove_distribution(target, metadata.dist_info)
+            removed.append(metadata.name)
+    return removed

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.files.installed_tree import remove_distribution
-from hatch_lambda.layer.closure import installed_metadata, walk_requirements
+from hatch_lambda.layer.closure import installed_metadata, remove_unneeded, walk_requirements
 from hatch_lambda.layer.request import InstallRequest, InstallSummary, install_error
 from hatch_lambda.platform import runtimes
 
@@ -118,12 +117,7 @@ def _correct_for_target(request: InstallRequest, target: Path) -> list[str]:
             "markers for the target, or build on a machine of the target's architecture."
         )
         raise LambdaBuildError(message)
-    removed = []
-    for name, metadata in sorted(installed.items()):
-        if name not in walk.needed:
-            remove_distribution(target, metadata.dist_info)
-            removed.append(metadata.name)
-    return removed
+    return remove_unneeded(target, installed, walk)
 
 
 def _platforms_shown(request: InstallRequest) -> str:

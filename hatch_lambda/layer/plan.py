@@ -73,6 +73,7 @@ def _from_lock(
         architecture=request.architecture,
         scratch=scratch,
         uv=find_uv(),
+        excluded=request.exclude_packages,
     )
     # pip checks `--hash` lines on its own whenever any is present; uv is told how strict to be.
     arguments = (
