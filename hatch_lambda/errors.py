@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -109,7 +110,22 @@ class HandlerCheckError(LambdaBuildError):
 
 
 class PublishError(LambdaBuildError):
-    """Publishing cannot start or continue: a setting, the manifest, or a check of the functions."""
+    """Publishing cannot start or continue: a setting, the manifest, or a check of the functions.
+
+    Messages quote botocore, which quotes endpoint URLs (`AWS_ENDPOINT_URL`) whole: any user and
+    password in a URL is redacted here, the one place every publishing message passes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_url_credentials(message))
+
+
+# `scheme://user:password@` or `scheme://token@`, up to the `@` that ends the authority's userinfo.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact_url_credentials(text: str) -> str:
+    """`http://user:pass@host/` → `http://***@host/`, anywhere in `text`."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
 
 
 class AwsCallError(PublishError):

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import tomlkit
 from dependency_groups import resolve as resolve_groups
 from hatchling.builders.config import BuilderConfig
 from packaging.utils import InvalidName, canonicalize_name
@@ -173,10 +174,11 @@ class LambdaBuilderConfig(BuilderConfig):
             raise TypeError(message)
         root = Path(self.root).resolve()
         path = Path(root, value).resolve()
-        if root != path and root not in path.parents:
+        if root not in path.parents and not _is_workspace_lock(path, root):
             message = (
                 f"Field {self._field('lock')} names `{value}`, which is outside the project: give a path "
-                "relative to the project's root, to a file inside it"
+                "relative to the project's root, to a file inside it (or the `uv.lock` of the uv "
+                "workspace the project belongs to)"
             )
             raise ValueError(message)
         if not path.is_file():
@@ -309,3 +311,17 @@ class LambdaBuilderConfig(BuilderConfig):
             message = f"Field {self._field(key)} must be an array of strings"
             raise TypeError(message)
         return list(value)
+
+
+def _is_workspace_lock(path: Path, project_root: Path) -> bool:
+    """`uv.lock` at the root of a uv workspace that holds the project: the one lock a workspace
+    member has, and the one file outside the project `lock` may name."""
+    if path.name != "uv.lock" or path.parent not in project_root.parents:
+        return False
+    try:
+        text = (path.parent / "pyproject.toml").read_text(encoding="utf-8")
+        workspace: dict[str, Any] = tomlkit.parse(text).unwrap()
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        return False
+    uv_table = workspace.get("tool", {}).get("uv", {})
+    return isinstance(uv_table, dict) and "workspace" in uv_table

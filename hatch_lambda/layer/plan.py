@@ -81,10 +81,10 @@ def _from_lock(
     )
     material = {**material, "pins": locked.pinned, "extras": inputs.extras, "groups": inputs.groups}
     # Pin warnings speak of the user's lock; the one resolved here matches the project by construction.
-    warnings = locked.warnings if lock == inputs.lock else []
-    return LayerPlan(
-        dataclasses.replace(request, locked_arguments=arguments), len(locked.pinned), material, warnings
-    )
+    users_lock = lock == inputs.lock
+    warnings = locked.warnings if users_lock else []
+    planned = dataclasses.replace(request, locked_arguments=arguments, lock_path=lock if users_lock else None)
+    return LayerPlan(planned, len(locked.pinned), material, warnings)
 
 
 def _pylock_identity(path: Path) -> list[list[Any]]:

@@ -23,6 +23,8 @@ class InstallRequest:
     build_python: str | None = None
     # Replaces the requirements when installing from a lock file (see `locks`).
     locked_arguments: list[str] | None = None
+    # The user's lock file, when the install reads one: failures are explained against it.
+    lock_path: Path | None = None
 
     def describe_target(self) -> str:
         runtime = self.runtime
