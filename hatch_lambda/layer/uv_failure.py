@@ -19,13 +19,17 @@ from hatch_lambda.errors import DependencyInstallError
 from hatch_lambda.layer.request import InstallRequest, install_error
 from hatch_lambda.platform import runtimes
 
-Cause = Literal["hash-mismatch", "invalid-wheel", "no-wheel", "build-failed", "unresolvable"]
+Cause = Literal[
+    "hash-mismatch", "invalid-wheel", "no-wheel", "build-failed", "download-failed", "unresolvable"
+]
 
 _NAME = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
 _HASH_MISMATCH = re.compile(rf"Hash mismatch for `{_NAME}")
 _INVALID_WHEEL = re.compile(
-    rf"(?:The structure of `{_NAME}`.*was invalid|{_NAME}==\S+ has an invalid package)"
+    rf"(?:The structure of `{_NAME}`.*was invalid|{_NAME}==\S+ has an invalid package"
+    rf"|Failed to \w+ `{_NAME}[^`]*`\s+cause: The wheel is invalid)"
 )
+_DOWNLOAD_FAILURE = re.compile(rf"Failed to (?:download|fetch|read) `{_NAME}")
 _BUILD_FAILURE = re.compile(rf"Failed to (?:build|download and build) `{_NAME}")
 _NO_WHEEL = re.compile(
     rf"(?:Package `{_NAME}` can't be installed because it is marked as `--no-build` but has no binary"
@@ -43,6 +47,7 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
     ("invalid-wheel", _INVALID_WHEEL),
     ("build-failed", _BUILD_FAILURE),
     ("no-wheel", _NO_WHEEL),
+    ("download-failed", _DOWNLOAD_FAILURE),
     ("unresolvable", _UNRESOLVABLE),
 )
 _COMPILE_COMMAND = re.compile(r"^#\s+(uv pip compile .*)$", re.MULTILINE)
@@ -94,6 +99,12 @@ def uv_install_error(request: InstallRequest, stderr: str) -> DependencyInstallE
         advice = (
             f"Report it to {named}'s maintainers, and pin a version whose wheel is sound, or leave the "
             "package out with `exclude-packages` in [tool.hatch.build.targets.lambda]."
+        )
+    elif failure.cause == "download-failed":
+        summary = f"uv could not fetch {named} for the layer."
+        advice = (
+            "Check the file or URL the lock names for it, and the index settings uv reads (`UV_INDEX_URL`, "
+            "`UV_FIND_LINKS`, `uv.toml`); lock again if the files have moved."
         )
     elif host_command is not None and failure.cause in {"no-wheel", "unresolvable"}:
         summary = (
