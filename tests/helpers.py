@@ -10,6 +10,9 @@ import sys
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.interpreters import find_runtime_python
@@ -90,6 +93,28 @@ def find_cpython(minor: str) -> str | None:
     """A working CPython `3.minor`, found the way hatch-lambda finds a runtime's interpreter."""
     runtime = runtime_named(f"python{minor}")
     return find_runtime_python(runtime, find_uv()) if runtime else None
+
+
+def in_ci() -> bool:
+    """`CI=true`, as GitHub Actions, GitLab CI and most others set it."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def missing_interpreter(what: str) -> NoReturn:
+    """A test that needs an interpreter this machine lacks: skipped on a developer's machine, a
+    failure in CI, where a missing interpreter would otherwise pass the suite with tests skipped."""
+    message = f"no {what} on this machine (README: what the test suite needs)"
+    if in_ci():
+        pytest.fail(f"{message}; CI=true, so this fails rather than skips")
+    pytest.skip(message)
+
+
+def require_cpython(minor: str) -> str:
+    """A working CPython `3.minor` (see `find_cpython`), or `missing_interpreter`."""
+    python = find_cpython(minor)
+    if python is None:
+        missing_interpreter(f"CPython {minor}")
+    return python
 
 
 LAMBDA_BOOTSTRAP = """

@@ -32,7 +32,7 @@ from hatch_lambda.runtime.bytecode import (
     compile_bytecode,
     runtime_python,
 )
-from tests.helpers import find_cpython
+from tests.helpers import find_cpython, missing_interpreter
 
 MINORS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 APP = {
@@ -60,7 +60,7 @@ def cpython(minor: str) -> str | None:
 def python_or_skip(minor: str) -> str:
     python = cpython(minor)
     if python is None:
-        pytest.skip(f"no CPython {minor} on this machine")
+        missing_interpreter(f"CPython {minor}")
     return python
 
 
