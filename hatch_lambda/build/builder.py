@@ -32,7 +32,13 @@ from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_laye
 from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
 from hatch_lambda.build.project_wheel import build_project_wheel
 from hatch_lambda.layer.requirements import layer_requirements
-from hatch_lambda.platform.limits import DIRECT_UPLOAD_LIMIT, check_unzipped_total, human, largest_distributions
+from hatch_lambda.platform.limits import (
+    DIRECT_UPLOAD_LIMIT,
+    check_unzipped_total,
+    counted,
+    human,
+    largest_distributions,
+)
 from hatch_lambda.files.slim import slim_layer
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.proof import Violation, check_files_to_pack
@@ -151,8 +157,9 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         target = scratch / "target"
         layer = install_layer(plan.request, config.installer, target)
         summary = layer.summary
+        resolved = counted(summary.resolved or plan.resolved, "package")
         self.app.display_info(
-            f"Resolved {summary.resolved or plan.resolved} packages for {runtime.name} {architecture} "
+            f"Resolved {resolved} for {runtime.name} {architecture} "
             f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
         )
         if layer.removed:
