@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatch_lambda.errors import PlatformProofError
-from hatch_lambda.layer.closure import installed_metadata, remove_unneeded, walk_requirements
+from hatch_lambda.layer.closure import remove_unneeded, walk_installed_tree
 from hatch_lambda.layer.locks import unmet_dependencies
 from hatch_lambda.layer.pip import install_with_pip
 from hatch_lambda.layer.request import InstallRequest, InstallSummary
 from hatch_lambda.layer.uv import install_with_uv
-from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.proof import check_installed_tree
 
 
@@ -57,11 +56,11 @@ def _drop_excluded(request: InstallRequest, target: Path) -> list[str]:
     packages need: remove whatever the project's requirements no longer reach once they are cut."""
     if not request.exclude_packages:
         return []
-    installed = installed_metadata(target)
-    walk = walk_requirements(
+    installed, walk = walk_installed_tree(
+        target,
         request.requirements,
-        installed,
-        runtimes.marker_environment(request.runtime, request.architecture),
+        request.runtime,
+        request.architecture,
         excluded=[request.project_name, *request.exclude_packages],
     )
     removed = remove_unneeded(target, installed, walk)
@@ -76,11 +75,8 @@ def _drop_excluded(request: InstallRequest, target: Path) -> list[str]:
 def _unused_exclusions(request: InstallRequest, target: Path) -> list[str]:
     if not request.exclude_packages:
         return []
-    walk = walk_requirements(
-        request.requirements,
-        installed_metadata(target),
-        runtimes.marker_environment(request.runtime, request.architecture),
-        excluded=request.exclude_packages,
+    _, walk = walk_installed_tree(
+        target, request.requirements, request.runtime, request.architecture, excluded=request.exclude_packages
     )
     return [
         f"`exclude-packages` names `{name}`, which the layer's dependencies do not require on "

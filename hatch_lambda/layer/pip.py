@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.layer.closure import installed_metadata, remove_unneeded, walk_requirements
+from hatch_lambda.layer.closure import remove_unneeded, walk_installed_tree
 from hatch_lambda.layer.request import InstallRequest, InstallSummary, install_error
 from hatch_lambda.platform import runtimes
 
@@ -102,11 +102,11 @@ def _command(request: InstallRequest, target: Path, scratch: Path) -> list[str]:
 
 
 def _correct_for_target(request: InstallRequest, target: Path) -> list[str]:
-    installed = installed_metadata(target)
-    walk = walk_requirements(
+    installed, walk = walk_installed_tree(
+        target,
         request.requirements,
-        installed,
-        runtimes.marker_environment(request.runtime, request.architecture),
+        request.runtime,
+        request.architecture,
         excluded=[request.project_name, *request.exclude_packages],
     )
     if walk.missing:
