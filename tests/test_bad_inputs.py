@@ -316,12 +316,19 @@ def test_an_explicit_runtime_outside_requires_python_names_both(tmp_path, offlin
         ('slim = "yes"', "slim` must be a boolean"),
         ('other-layers-size = "1 MB"', "other-layers-size` must be a whole number of bytes"),
         ("handler = 1", "handler` must be a string"),
+        # hatchling's standard options, which hatchling itself reads: a message, not its traceback.
+        ("hooks = 1", "hooks` must be a table"),
+        ('versions = "source"', "versions` must be an array of strings"),
+        ("reproducible = 1", "reproducible` must be a boolean"),
+        ('require-runtime-dependencies = "no"', "require-runtime-dependencies` must be a boolean"),
+        ("directory = 3", "directory` must be a string"),
+        ('dependencies = "hatch-lambda"', "dependencies` must be an array"),
     ],
 )
 def test_a_setting_of_the_wrong_type_names_its_field(tmp_path, offline_environment, table, message):
     root = project(tmp_path / "app", table)
 
-    output = refused(root, offline_environment, "lambda:source")
+    output = refused(root, offline_environment, "lambda")
 
     assert f"{FIELD}.{message}" in output
     assert "unhashable" not in output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import tomlkit
 from dependency_groups import resolve as resolve_groups
@@ -21,6 +21,8 @@ from hatch_lambda.layer.locks import lock_kind, unknown_lock_advice
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
 from hatch_lambda.runtime.handler_name import parse_handler
+
+_T = TypeVar("_T")
 
 LAYOUTS = ("python", "site-packages")
 
@@ -80,7 +82,8 @@ class LambdaBuilderConfig(BuilderConfig):
         return f"`tool.hatch.build.targets.{self.plugin_name}.{key}`"
 
     def validate_keys(self) -> None:
-        """Refuse keys this target does not understand, so a typo never passes silently."""
+        """Refuse keys this target does not understand, so a typo never passes silently, and values
+        of hatchling's standard options of the wrong type."""
         for key in self.target_config:
             if key in WHEEL_SELECTION_OPTIONS:
                 message = (
@@ -92,6 +95,46 @@ class LambdaBuilderConfig(BuilderConfig):
                 valid = ", ".join(sorted((*OWN_OPTIONS, *STANDARD_OPTIONS)))
                 message = f"Unknown field {self._field(key)}. Valid fields are: {valid}"
                 raise ValueError(message)
+        # The standard options hatchling reads only on some paths: their types are checked now too.
+        _ = self.dependencies, self.require_runtime_dependencies, self.require_runtime_features
+
+    # Hatchling's standard options, read by hatchling itself before this target builds: it raises a
+    # TypeError naming the field, which hatchling's CLI shows as a traceback. Shown as the message.
+
+    @cached_property
+    def hook_config(self) -> dict[str, Any]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).hook_config)
+
+    @cached_property
+    def versions(self) -> list[str]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).versions)
+
+    @cached_property
+    def dependencies(self) -> list[str]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).dependencies)
+
+    @cached_property
+    def directory(self) -> str:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).directory)
+
+    @cached_property
+    def reproducible(self) -> bool:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).reproducible)
+
+    @cached_property
+    def require_runtime_dependencies(self) -> bool:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).require_runtime_dependencies)
+
+    @cached_property
+    def require_runtime_features(self) -> list[str]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).require_runtime_features)
+
+    def _standard_option(self, read: Callable[[], _T]) -> _T:
+        try:
+            return read()
+        except (TypeError, ValueError) as error:
+            self.builder.app.abort(str(error))
+            raise  # abort exits; this only satisfies type checkers
 
     @cached_property
     def runtime(self) -> Runtime:
