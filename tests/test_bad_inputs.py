@@ -557,12 +557,3 @@ def test_an_installed_file_with_a_backslash_names_the_distribution_that_owns_it(
         files_to_pack(target, "python/")
 
     assert "'python/pkg/a\\\\b.py' from `hlx_bs`" in str(raised.value)
-
-
-def test_one_resolved_package_is_said_in_the_singular(tmp_path, offline_environment):
-    root = project(tmp_path / "app", 'runtime = "python3.12"', dependencies=("hlfix-extra",))
-
-    completed = run_hatchling(root, "lambda:layer", environment=offline_environment)
-
-    assert completed.returncode == 0, output_of(completed)
-    assert "Resolved 1 package for python3.12 x86_64" in output_of(completed)

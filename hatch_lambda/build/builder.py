@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
+from hatchling.builders.utils import get_reproducible_timestamp
 
 from hatch_lambda.build import manifest
 from hatch_lambda.platform import runtimes
-from hatch_lambda.files.record import FileToPack, ZipDateTime
+from hatch_lambda.files.record import FileToPack, ZipDateTime, zip_date_time
 from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
 from hatch_lambda.runtime.bytecode import FUNCTION_ROOT, LAYER_ROOT, compile_bytecode, runtime_python
 from hatch_lambda.build.config import LambdaBuilderConfig
@@ -32,13 +33,7 @@ from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_laye
 from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
 from hatch_lambda.build.project_wheel import build_project_wheel
 from hatch_lambda.layer.requirements import layer_requirements
-from hatch_lambda.platform.limits import (
-    DIRECT_UPLOAD_LIMIT,
-    check_unzipped_total,
-    counted,
-    human,
-    largest_distributions,
-)
+from hatch_lambda.platform.limits import DIRECT_UPLOAD_LIMIT, check_unzipped_total, human, largest_distributions
 from hatch_lambda.files.slim import slim_layer
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.proof import Violation, check_files_to_pack
@@ -157,9 +152,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         target = scratch / "target"
         layer = install_layer(plan.request, config.installer, target)
         summary = layer.summary
-        resolved = counted(summary.resolved or plan.resolved, "package")
         self.app.display_info(
-            f"Resolved {resolved} for {runtime.name} {architecture} "
+            f"Resolved {summary.resolved or plan.resolved} packages for {runtime.name} {architecture} "
             f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
         )
         if layer.removed:
@@ -309,7 +303,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             _ = config.architecture, config.extras, config.layout, config.dependency_groups
             _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
             _ = config.slim, config.slim_exclude, config.compile_bytecode, config.other_layers_size
-            _ = config.handler, config.zip_date_time
+            _ = config.handler
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise
@@ -391,7 +385,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             raise PlatformProofError(artifact, target, [str(violation) for violation in violations])
 
     def _fixed_date_time(self) -> ZipDateTime | None:
-        return self.config.zip_date_time
+        return zip_date_time(get_reproducible_timestamp()) if self.config.reproducible else None
 
     def _manifest_path(self, directory: str) -> Path:
         return Path(directory, f"{self.project_id}{MANIFEST_SUFFIX}")

@@ -82,8 +82,8 @@ class LambdaBuilderConfig(BuilderConfig):
         return f"`tool.hatch.build.targets.{self.plugin_name}.{key}`"
 
     def validate_keys(self) -> None:
-        """Refuse keys this target does not understand, so a typo never passes silently, and values
-        of hatchling's standard options of the wrong type."""
+        """Refuse keys this target does not understand, so a typo never passes silently, values of
+        hatchling's standard options of the wrong type, and a `SOURCE_DATE_EPOCH` zips cannot hold."""
         for key in self.target_config:
             if key in WHEEL_SELECTION_OPTIONS:
                 message = (
@@ -97,6 +97,9 @@ class LambdaBuilderConfig(BuilderConfig):
                 raise ValueError(message)
         # The standard options hatchling reads only on some paths: their types are checked now too.
         _ = self.dependencies, self.require_runtime_dependencies, self.require_runtime_features
+        # The builder dates zips with hatchling's reading of SOURCE_DATE_EPOCH, after uv has run:
+        # a value it cannot use must stop the build here, first.
+        _ = self.zip_date_time
 
     # Hatchling's standard options, read by hatchling itself before this target builds: it raises a
     # TypeError naming the field, which hatchling's CLI shows as a traceback. Shown as the message.

@@ -36,11 +36,6 @@ def largest_distributions(
     return sizes.most_common(count)
 
 
-def counted(count: int, noun: str) -> str:
-    """`1 package`, `2 packages`: for the regular English plurals this tool prints."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
-
-
 def human(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB"):
