@@ -410,7 +410,9 @@ def test_uv_experimental_warnings_are_not_shown_with_a_failure(tmp_path, offline
     output = refused(root, offline_environment, "lambda:layer")
 
     assert "uv could not fetch `hlfix-pure` for the layer" in output
-    assert "experimental" not in output
+    # uv's notice: "The `--pylock` option is experimental ... Pass `--preview-features pylock`".
+    assert "is experimental" not in output
+    assert "--preview-features" not in output
 
 
 # Locks and exclusions -----------------------------------------------------------------------------
