@@ -455,6 +455,26 @@ def test_publishing_to_a_missing_bucket_names_the_bucket_region_and_permission(a
     assert "s3:PutObject" in message
 
 
+def test_a_bucket_of_another_account_names_the_bucket_region_and_permission(tmp_path):
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    release = read_release(write_release(tmp_path / "dist").manifest)
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:my-app"
+    state = FunctionState("my-app", arn, "python3.12", ("x86_64",), "old=", ())
+    settings = settings_from([{"function-name": "my-app", "layer-name": "deps", "s3-bucket": "theirs"}])
+    plan = plan_publish(release, settings, None, [state], 0)
+    assert plan.layer is not None and plan.layer.upload is not None
+    with Stubber(s3) as stubber:
+        stubber.add_client_error("head_object", service_error_code="403", http_status_code=403)
+
+        with pytest.raises(PublishError) as raised:
+            Publisher(None, lambda: s3, report=lambda line: None).code_location(plan.layer.upload)
+
+    message = str(raised.value)
+    assert "S3 bucket `theirs`" in message
+    assert "in eu-west-1" in message
+    assert "`s3:PutObject` and `s3:GetObject`" in message
+
+
 def test_a_function_failed_by_an_earlier_update_is_updated_anyway(tmp_path):
     client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     arn = "arn:aws:lambda:us-east-1:123456789012:function:my-app"
