@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -26,6 +27,21 @@ class DependencyInstallError(LambdaBuildError):
         self.tool_output = tool_output
         self.advice = advice
         super().__init__(f"{summary}\n\n{tool} said:\n{tool_output.rstrip()}\n\n{advice}")
+
+
+class UnsafeZipPathError(LambdaBuildError, ValueError):
+    """A zip entry that an unzip would write outside the directory it extracts into."""
+
+    def __init__(self, archive_path: str, reason: str, origin: str = "") -> None:
+        self.archive_path = archive_path
+        self.reason = reason
+        self.origin = origin
+        where = f" from {origin}" if origin else ""
+        super().__init__(
+            f"Refused the zip entry {archive_path!r}{where}: {reason}. Lambda unzips into `/var/task` and "
+            "`/opt`; an entry must be a relative path with `/` separators and no `..` part, as "
+            "installers require of wheels. Nothing was written."
+        )
 
 
 class UvNotFoundError(LambdaBuildError):
@@ -95,7 +111,22 @@ class HandlerCheckError(LambdaBuildError):
 
 
 class PublishError(LambdaBuildError):
-    """Publishing cannot start or continue: a setting, the manifest, or a check of the functions."""
+    """Publishing cannot start or continue: a setting, the manifest, or a check of the functions.
+
+    Messages quote botocore, which quotes endpoint URLs (`AWS_ENDPOINT_URL`) whole: any user and
+    password in a URL is redacted here, the one place every publishing message passes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_url_credentials(message))
+
+
+# `scheme://user:password@` or `scheme://token@`, up to the `@` that ends the authority's userinfo.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact_url_credentials(text: str) -> str:
+    """`http://user:pass@host/` → `http://***@host/`, anywhere in `text`."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
 
 
 class AwsCallError(PublishError):

@@ -10,6 +10,9 @@ import sys
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.interpreters import find_runtime_python
@@ -90,6 +93,36 @@ def find_cpython(minor: str) -> str | None:
     """A working CPython `3.minor`, found the way hatch-lambda finds a runtime's interpreter."""
     runtime = runtime_named(f"python{minor}")
     return find_runtime_python(runtime, find_uv()) if runtime else None
+
+
+def in_ci() -> bool:
+    """`CI=true`, as GitHub Actions, GitLab CI and most others set it."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def missing_interpreter(what: str) -> NoReturn:
+    """A test that needs an interpreter this machine lacks: skipped on a developer's machine, a
+    failure in CI, where a missing interpreter would otherwise pass the suite with tests skipped."""
+    message = f"no {what} on this machine (README: what the test suite needs)"
+    if in_ci():
+        pytest.fail(f"{message}; CI=true, so this fails rather than skips")
+    pytest.skip(message)
+
+
+# The CPythons the project's machines (and CI's) have: pyenv's 3.9 to 3.13. Nothing a machine here
+# can install provides 3.14 (no index or Debian release ships one), so its tests skip, saying why.
+EXPECTED_CPYTHONS = frozenset({"3.9", "3.10", "3.11", "3.12", "3.13"})
+
+
+def require_cpython(minor: str) -> str:
+    """A working CPython `minor` ("3.12"; see `find_cpython`), or `missing_interpreter` for one the
+    machines should have; one they cannot have is skipped everywhere, with the reason."""
+    python = find_cpython(minor)
+    if python is None:
+        if minor not in EXPECTED_CPYTHONS:
+            pytest.skip(f"no CPython {minor} on this machine, and none can be installed here")
+        missing_interpreter(f"CPython {minor}")
+    return python
 
 
 LAMBDA_BOOTSTRAP = """

@@ -32,7 +32,7 @@ from hatch_lambda.runtime.bytecode import (
     compile_bytecode,
     runtime_python,
 )
-from tests.helpers import find_cpython
+from tests.helpers import find_cpython, require_cpython
 
 MINORS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 APP = {
@@ -58,10 +58,7 @@ def cpython(minor: str) -> str | None:
 
 
 def python_or_skip(minor: str) -> str:
-    python = cpython(minor)
-    if python is None:
-        pytest.skip(f"no CPython {minor} on this machine")
-    return python
+    return cpython(minor) or require_cpython(minor)
 
 
 def version(minor: str) -> tuple[int, int]:

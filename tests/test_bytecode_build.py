@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import find_cpython, output_of, run_hatchling, write_project
+from tests.helpers import find_cpython, output_of, require_cpython, run_hatchling, write_project
 
 
 def project(root: Path, runtime: str) -> Path:
@@ -37,8 +37,7 @@ def names(archive: Path) -> set[str]:
 
 
 def test_both_zips_get_unchecked_hash_bytecode_reproducibly(tmp_path, offline_environment):
-    if find_cpython("3.12") is None:
-        pytest.skip("no CPython 3.12 here")
+    require_cpython("3.12")
     builds = []
     for name in ("one", "two"):
         root = project(tmp_path / name, "python3.12")

@@ -15,7 +15,7 @@ import pytest
 from hatch_lambda.errors import BadHandlerError, HandlerCheckError
 from hatch_lambda.platform.runtimes import Runtime, runtime_named
 from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
-from tests.helpers import find_cpython, output_of, run_hatchling, write_project
+from tests.helpers import output_of, require_cpython, run_hatchling, write_project
 
 PYTHON312 = runtime_named("python3.12")
 GOOD_HANDLER = """\
@@ -29,9 +29,7 @@ def lambda_handler(event, context):
 
 @pytest.fixture(scope="module")
 def python312() -> str:
-    python = find_cpython("3.12")
-    if python is None:
-        pytest.skip("no CPython 3.12 on this machine")
+    python = require_cpython("3.12")
     if platform.machine() != "x86_64":
         pytest.skip("these tests build x86_64 zips and run them here")
     assert PYTHON312 is not None
@@ -120,9 +118,7 @@ def test_the_check_runs_with_each_runtimes_python_found_here(
 ):
     runtime = runtime_named(runtime_name)
     assert runtime is not None
-    python = find_cpython(runtime.python_version_text)
-    if python is None:
-        pytest.skip(f"no CPython {runtime.python_version_text} on this machine")
+    python = require_cpython(runtime.python_version_text)
     writes = "open(__file__ + '.bak', 'w')\n"
     modules = {"lambda_function": GOOD_HANDLER, "writes": writes}
     zips = build(tmp_path / "app", offline_environment, modules, runtime=runtime_name)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import compile_lock, find_cpython, output_of, run_hatchling, write_project
+from tests.helpers import compile_lock, output_of, require_cpython, run_hatchling, write_project
 
 
 def project(root: Path, dependencies: list[str], table: str = "", extra_tables: str = "") -> Path:
@@ -146,8 +146,7 @@ def test_missing_wheels_name_the_platforms_that_do_have_them(tmp_path, offline_e
 
 
 def test_allowed_pure_sdist_builds_with_the_runtime_python(tmp_path, offline_environment):
-    if find_cpython("3.12") is None:
-        pytest.skip("no CPython 3.12 to build with")
+    require_cpython("3.12")
     table = 'runtime = "python3.12"\nallow-sdist = ["hlfix-fromsource"]'
     root = project(tmp_path / "app", ["hlfix-fromsource", "hlfix-pure"], table)
 
@@ -159,8 +158,7 @@ def test_allowed_pure_sdist_builds_with_the_runtime_python(tmp_path, offline_env
 
 
 def test_allowed_sdist_that_builds_a_binary_is_refused(tmp_path, offline_environment):
-    if find_cpython("3.12") is None:
-        pytest.skip("no CPython 3.12 to build with")
+    require_cpython("3.12")
     table = 'runtime = "python3.12"\nallow-sdist = ["hlfix-nativesource"]'
     root = project(tmp_path / "app", ["hlfix-nativesource"], table)
 

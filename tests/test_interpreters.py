@@ -11,6 +11,7 @@ import pytest
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
 from hatch_lambda.platform.runtimes import runtime_named
+from tests.helpers import missing_interpreter
 
 PYTHON312 = runtime_named("python3.12")
 
@@ -20,7 +21,7 @@ def pyenv_python(version: str) -> Path:
         Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "versions").glob(f"{version}.*")
     )
     if not found:
-        pytest.skip(f"no pyenv CPython {version} here")
+        missing_interpreter(f"pyenv CPython {version}")
     return found[-1] / "bin" / "python"
 
 
@@ -59,3 +60,12 @@ def test_nothing_found_for_a_version_this_machine_lacks(monkeypatch):
     monkeypatch.setenv(environment_variable_for(runtime), str(pyenv_python("3.12")))
 
     assert find_runtime_python(runtime, find_uv()) is None
+
+
+def test_a_missing_interpreter_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true, so this fails rather than skips"):
+        missing_interpreter("CPython 3.99")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"no CPython 3\.99 on this machine"):
+        missing_interpreter("CPython 3.99")

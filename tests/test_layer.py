@@ -13,9 +13,9 @@ from hatch_lambda.layer.uv import find_uv
 from tests.helpers import (
     clean_environment,
     extract,
-    find_cpython,
     invoke_like_lambda,
     output_of,
+    require_cpython,
     run_hatchling,
     write_project,
 )
@@ -210,9 +210,7 @@ def test_index_settings_come_from_uv_configuration_files(tmp_path, wheelhouse, u
 
 
 def test_handler_runs_from_the_extracted_zips_on_the_runtime_python(tmp_path, offline_environment):
-    python = find_cpython("3.12")
-    if python is None:
-        pytest.skip("no CPython 3.12 on this machine")
+    python = require_cpython("3.12")
     root = project(tmp_path / "app", ["hlfix-pure"], 'runtime = "python3.12"')
 
     completed = run_hatchling(root, "lambda", environment=offline_environment)

@@ -143,7 +143,11 @@ def test_lock_kind_follows_the_file_name():
     assert lock_kind(Path("pylock.toml")) == "pylock"
     assert lock_kind(Path("locks/pylock.lambda.toml")) == "pylock"
     assert lock_kind(Path("requirements.txt")) == "requirements"
-    assert lock_kind(Path("pylock.a.b.toml")) == "requirements"
+    assert lock_kind(Path("requirements.lock")) == "requirements"
+    # Not a PEP 751 name (NAME has a dot), and TOML is no requirements file: refused, not misread.
+    assert lock_kind(Path("pylock.a.b.toml")) is None
+    assert lock_kind(Path("poetry.lock")) is None
+    assert lock_kind(Path("Pipfile.lock")) is None
 
 
 def test_a_missing_lock_file_is_an_error(tmp_path):
@@ -434,7 +438,7 @@ def test_a_missing_included_file_is_named(tmp_path):
     (tmp_path / "requirements.txt").write_text("-r base.txt\nhlfix-pure==1.0\n")
     environment = dict(runtimes.marker_environment(PYTHON312, "x86_64"))
 
-    with pytest.raises(LockFileError, match=r"base\.txt cannot be read"):
+    with pytest.raises(LockFileError, match=r"includes `base\.txt` .*which does not exist"):
         requirements_file_contents(tmp_path / "requirements.txt", environment, PROJECT)
 
 

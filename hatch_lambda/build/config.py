@@ -6,16 +6,23 @@ errors that name the exact field. The rest of the code receives typed values.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
+import tomlkit
+from dependency_groups import resolve as resolve_groups
 from hatchling.builders.config import BuilderConfig
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidName, canonicalize_name
 
+from hatch_lambda.files.record import ZipDateTime, zip_date_time
+from hatch_lambda.layer.locks import lock_kind, unknown_lock_advice
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
 from hatch_lambda.runtime.handler_name import parse_handler
+
+_T = TypeVar("_T")
 
 LAYOUTS = ("python", "site-packages")
 
@@ -42,6 +49,10 @@ INSTALLERS = ("uv", "pip")
 PATH_DEPENDENCY_PLACES = ("code", "layer")
 # `lock = "none"`: resolve afresh even where a `uv.lock` would be the default.
 NO_LOCK = "none"
+# hatchling's default when SOURCE_DATE_EPOCH is unset (2020-02-02), and the last second a zip entry's
+# date can hold (its year is 7 bits counted from 1980).
+DEFAULT_SOURCE_DATE_EPOCH = 1580601600
+LAST_ZIP_TIMESTAMP = 4354819198  # 2107-12-31 23:59:58 UTC
 
 # Hatchling's standard target options that keep their meaning for this target.
 STANDARD_OPTIONS = (
@@ -77,7 +88,8 @@ class LambdaBuilderConfig(BuilderConfig):
         return f"`tool.hatch.build.targets.{self.plugin_name}.{key}`"
 
     def validate_keys(self) -> None:
-        """Refuse keys this target does not understand, so a typo never passes silently."""
+        """Refuse keys this target does not understand, so a typo never passes silently, values of
+        hatchling's standard options of the wrong type, and a `SOURCE_DATE_EPOCH` zips cannot hold."""
         for key in self.target_config:
             if key in WHEEL_SELECTION_OPTIONS:
                 message = (
@@ -89,6 +101,49 @@ class LambdaBuilderConfig(BuilderConfig):
                 valid = ", ".join(sorted((*OWN_OPTIONS, *STANDARD_OPTIONS)))
                 message = f"Unknown field {self._field(key)}. Valid fields are: {valid}"
                 raise ValueError(message)
+        # The standard options hatchling reads only on some paths: their types are checked now too.
+        _ = self.dependencies, self.require_runtime_dependencies, self.require_runtime_features
+        # The builder dates zips with hatchling's reading of SOURCE_DATE_EPOCH, after uv has run:
+        # a value it cannot use must stop the build here, first.
+        _ = self.zip_date_time
+
+    # Hatchling's standard options, read by hatchling itself before this target builds: it raises a
+    # TypeError naming the field, which hatchling's CLI shows as a traceback. Shown as the message.
+
+    @cached_property
+    def hook_config(self) -> dict[str, Any]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).hook_config)
+
+    @cached_property
+    def versions(self) -> list[str]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).versions)
+
+    @cached_property
+    def dependencies(self) -> list[str]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).dependencies)
+
+    @cached_property
+    def directory(self) -> str:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).directory)
+
+    @cached_property
+    def reproducible(self) -> bool:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).reproducible)
+
+    @cached_property
+    def require_runtime_dependencies(self) -> bool:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).require_runtime_dependencies)
+
+    @cached_property
+    def require_runtime_features(self) -> list[str]:
+        return self._standard_option(lambda: super(LambdaBuilderConfig, self).require_runtime_features)
+
+    def _standard_option(self, read: Callable[[], _T]) -> _T:
+        try:
+            return read()
+        except (TypeError, ValueError) as error:
+            self.builder.app.abort(str(error))
+            raise  # abort exits; this only satisfies type checkers
 
     @cached_property
     def runtime(self) -> Runtime:
@@ -108,16 +163,19 @@ class LambdaBuilderConfig(BuilderConfig):
         if runtime is None:
             message = f"Field {self._field('runtime')} must be one of: {', '.join(names)} (got {value!r})"
             raise ValueError(message)
+        requires_python = self.builder.metadata.core.requires_python
+        if not runtimes.runtime_allowed(runtime, requires_python):
+            message = (
+                f"Field {self._field('runtime')} is {runtime.name} (CPython "
+                f"{runtime.python_version_text}), which `project.requires-python` ({requires_python!r}) "
+                "excludes: choose a runtime it allows, or widen `requires-python`"
+            )
+            raise ValueError(message)
         return runtime
 
     @cached_property
     def architecture(self) -> str:
-        value = self.target_config.get("architecture", runtimes.DEFAULT_ARCHITECTURE)
-        if value not in runtimes.ARCHITECTURES:
-            choices = ", ".join(runtimes.ARCHITECTURES)
-            message = f"Field {self._field('architecture')} must be one of: {choices} (got {value!r})"
-            raise ValueError(message)
-        return str(value)
+        return self._choice("architecture", tuple(runtimes.ARCHITECTURES), runtimes.DEFAULT_ARCHITECTURE)
 
     @cached_property
     def extras(self) -> list[str]:
@@ -128,29 +186,34 @@ class LambdaBuilderConfig(BuilderConfig):
     def dependency_groups(self) -> list[str]:
         table = self.builder.metadata.config.get("dependency-groups", {})
         defined = list(table) if isinstance(table, dict) else []
-        return self._names_defined_in(
+        chosen = self._names_defined_in(
             "dependency-groups", defined, "a group of the `[dependency-groups]` table"
         )
+        for group in chosen:
+            # Read now, so a bad entry stops the build before anything is resolved or written.
+            try:
+                resolve_groups(table, group)
+            except (ValueError, TypeError, LookupError) as error:
+                message = (
+                    f"Field {self._field('dependency-groups')} names `{group}`, whose entries in "
+                    f"`[dependency-groups]` are not PEP 735 requirements: {str(error).splitlines()[0]}"
+                )
+                raise ValueError(message) from None
+        return chosen
 
     @cached_property
     def exclude_packages(self) -> list[str]:
         """Distributions kept out of the layer, with whatever only they needed."""
-        return [canonicalize_name(name) for name in self._string_list("exclude-packages")]
+        return self._package_names("exclude-packages")
 
     @cached_property
     def allow_sdist(self) -> list[str]:
         """Dependencies that may be built from source; everything else must come as a wheel."""
-        return [canonicalize_name(name) for name in self._string_list("allow-sdist")]
+        return self._package_names("allow-sdist")
 
     @cached_property
     def installer(self) -> str:
-        value = self.target_config.get("installer", "uv")
-        if value not in INSTALLERS:
-            message = (
-                f"Field {self._field('installer')} must be one of: {', '.join(INSTALLERS)} (got {value!r})"
-            )
-            raise ValueError(message)
-        return str(value)
+        return self._choice("installer", INSTALLERS, "uv")
 
     @cached_property
     def lock_disabled(self) -> bool:
@@ -168,18 +231,61 @@ class LambdaBuilderConfig(BuilderConfig):
 
     @cached_property
     def lock(self) -> Path | None:
-        """The lock the target names; see `lock_disabled` for "none", and `layer.sources` for the default."""
+        """The lock file the target names, inside the project (or its workspace), in a format `locks`
+        reads; see `lock_disabled` for "none", and `layer.sources` for the default."""
         value = self.target_config.get("lock")
         if value is None or value == NO_LOCK:
             return None
         if not isinstance(value, str) or not value:
-            message = f"Field {self._field('lock')} must be a path to a lock file"
+            message = f"Field {self._field('lock')} must be a path to a lock file, relative to the project"
             raise TypeError(message)
-        path = Path(self.root, value)
+        root = Path(self.root).resolve()
+        path = Path(root, value).resolve()
+        if root not in path.parents and not _is_workspace_lock(path, root):
+            message = (
+                f"Field {self._field('lock')} names `{value}`, which is outside the project: give a path "
+                "relative to the project's root, to a file inside it (or the `uv.lock` of the uv "
+                "workspace the project belongs to)"
+            )
+            raise ValueError(message)
         if not path.is_file():
             message = f"Field {self._field('lock')} names `{value}`, which does not exist in the project"
             raise ValueError(message)
+        kind = lock_kind(path)
+        if kind is None:
+            raise ValueError(f"Field {self._field('lock')}: {unknown_lock_advice(path)}")
+        if kind != "requirements" and self.installer == "pip":
+            message = (
+                f"Field {self._field('lock')} names a {kind} lock, which pip cannot install, and "
+                f'{self._field("installer")} is "pip": use `installer = "uv"` with this lock, or give '
+                "pip a requirements file (`uv export --format requirements.txt`)"
+            )
+            raise ValueError(message)
         return path
+
+    @cached_property
+    def zip_date_time(self) -> ZipDateTime | None:
+        """The one date of every zip entry (`SOURCE_DATE_EPOCH`, as hatchling reads it), or None when
+        `reproducible = false` keeps the files' own dates. Read up front: a bad value must stop the
+        build before anything is resolved."""
+        if not self.reproducible:
+            return None
+        text = os.environ.get("SOURCE_DATE_EPOCH", str(DEFAULT_SOURCE_DATE_EPOCH))
+        try:
+            timestamp = int(text)
+        except ValueError:
+            message = (
+                f"Environment variable `SOURCE_DATE_EPOCH` must be whole seconds since 1970 (got {text!r})"
+            )
+            raise ValueError(message) from None
+        if timestamp > LAST_ZIP_TIMESTAMP:
+            message = (
+                f"Environment variable `SOURCE_DATE_EPOCH` is {timestamp}, after 2107-12-31, the last date a "
+                "zip entry can hold: set it to a date before then (usually the last commit's: "
+                "`git log -1 --format=%ct`)"
+            )
+            raise ValueError(message)
+        return zip_date_time(timestamp)
 
     @cached_property
     def slim(self) -> bool:
@@ -217,11 +323,7 @@ class LambdaBuilderConfig(BuilderConfig):
 
     @cached_property
     def layout(self) -> str:
-        value = self.target_config.get("layout", "python")
-        if value not in LAYOUTS:
-            message = f"Field {self._field('layout')} must be one of: {', '.join(LAYOUTS)} (got {value!r})"
-            raise ValueError(message)
-        return str(value)
+        return self._choice("layout", LAYOUTS, "python")
 
     @cached_property
     def layer_prefix(self) -> str:
@@ -241,6 +343,28 @@ class LambdaBuilderConfig(BuilderConfig):
                 raise ValueError(message)
         return value
 
+    def _choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.target_config.get(key, default)
+        if not isinstance(value, str) or value not in choices:
+            message = f"Field {self._field(key)} must be one of: {', '.join(choices)} (got {value!r})"
+            raise ValueError(message)
+        return value
+
+    def _package_names(self, key: str) -> list[str]:
+        """Distribution names, normalised. They are handed to uv as lines of a file, so anything but
+        a PEP 508 name (a newline, a leading `-`) would be read as an option: refused here."""
+        names: list[str] = []
+        for name in self._string_list(key):
+            try:
+                names.append(canonicalize_name(name, validate=True))
+            except InvalidName:
+                message = (
+                    f"Field {self._field(key)} holds {name!r}, which is not a package name (PEP 508: "
+                    "letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit)"
+                )
+                raise ValueError(message) from None
+        return names
+
     def _boolean(self, key: str) -> bool:
         value = self.target_config.get(key, False)
         if not isinstance(value, bool):
@@ -254,3 +378,17 @@ class LambdaBuilderConfig(BuilderConfig):
             message = f"Field {self._field(key)} must be an array of strings"
             raise TypeError(message)
         return list(value)
+
+
+def _is_workspace_lock(path: Path, project_root: Path) -> bool:
+    """`uv.lock` at the root of a uv workspace that holds the project: the one lock a workspace
+    member has, and the one file outside the project `lock` may name."""
+    if path.name != "uv.lock" or path.parent not in project_root.parents:
+        return False
+    try:
+        text = (path.parent / "pyproject.toml").read_text(encoding="utf-8")
+        workspace: dict[str, Any] = tomlkit.parse(text).unwrap()
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        return False
+    uv_table = workspace.get("tool", {}).get("uv", {})
+    return isinstance(uv_table, dict) and "workspace" in uv_table

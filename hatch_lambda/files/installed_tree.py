@@ -16,7 +16,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.errors import LambdaBuildError, UnsafeZipPathError
 from hatch_lambda.files.debris import is_target_directory_debris
 from hatch_lambda.files.record import FileToPack, zip_date_time
 
@@ -70,15 +70,18 @@ def files_to_pack(target: Path, prefix: str, *, planned_packages: int = 0) -> li
             if path.is_symlink():
                 _refuse_link(target, path, root, directory=False)
             status = path.stat()
-            files.append(
-                FileToPack(
+            try:
+                file = FileToPack(
                     archive_path=prefix + relative,
                     read=path.read_bytes,
                     executable=bool(status.st_mode & 0o100),
                     modified=zip_date_time(status.st_mtime),
                     size=status.st_size,
                 )
-            )
+            except UnsafeZipPathError as error:
+                owner = owners_by_record(target).get(relative, "a dependency")
+                raise UnsafeZipPathError(error.archive_path, error.reason, f"`{owner}`") from None
+            files.append(file)
     if not files and (planned_packages or any(target.glob("*.dist-info"))):
         message = (
             f"The installed layer in {target} holds no file to pack, though "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+from hatch_lambda.errors import UnsafeZipPathError
 
 ZipDateTime = tuple[int, int, int, int, int, int]
 
@@ -23,9 +26,34 @@ class FileToPack:
     # Known up front for files on disk or in memory, so limits can be checked before any zipping.
     size: int | None = None
 
+    def __post_init__(self) -> None:
+        # Both sources build their records here, so this is the one rule for every zip entry.
+        reason = unsafe_zip_path_reason(self.archive_path)
+        if reason is not None:
+            raise UnsafeZipPathError(self.archive_path, reason)
+
     @property
     def unzipped_size(self) -> int:
         return self.size if self.size is not None else len(self.read())
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# Each rule, and what the refusal says. pypa/installer applies the same ones to wheel members.
+_UNSAFE_ZIP_PATH_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda path: not path, "it is empty"),
+    (lambda path: "\\" in path, "it holds a backslash, which Windows tools read as a separator"),
+    (lambda path: "\0" in path, "it holds a NUL character"),
+    (lambda path: path.startswith("/"), "it is absolute"),
+    (lambda path: bool(_DRIVE.match(path)), "it starts with a drive"),
+    (lambda path: ".." in path.split("/"), "it has a `..` part"),
+    (lambda path: any(part in {"", "."} for part in path.split("/")), "it has an empty or `.` part"),
+)
+
+
+def unsafe_zip_path_reason(archive_path: str) -> str | None:
+    """Why an entry would land outside the extraction directory, or elsewhere on another OS; None
+    for a safe one."""
+    return next((reason for unsafe, reason in _UNSAFE_ZIP_PATH_RULES if unsafe(archive_path)), None)
 
 
 def zip_date_time(timestamp: float) -> ZipDateTime:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from hatch_lambda.errors import FirstPartyBinaryError
+from hatch_lambda.errors import FirstPartyBinaryError, UnsafeZipPathError
 from hatch_lambda.files.debris import is_debris
 from hatch_lambda.files.record import FileToPack, ZipDateTime
 
@@ -40,8 +40,8 @@ def plan_target_install(wheel: Path) -> WheelInstallPlan:
             if destination is None:
                 left_out.append(info.filename)
                 continue
-            files.append(
-                FileToPack(
+            try:
+                file = FileToPack(
                     archive_path=destination,
                     # A project's own wheel is small: read it now, while the archive is open.
                     read=partial(bytes, archive.read(info.filename)),
@@ -49,7 +49,13 @@ def plan_target_install(wheel: Path) -> WheelInstallPlan:
                     modified=_zip_date_time(info),
                     size=info.file_size,
                 )
-            )
+            except UnsafeZipPathError as error:
+                origin = (
+                    f"the wheel `{wheel.name}` (check `force-include` and `sources` in its "
+                    "`[tool.hatch.build.targets.wheel]`)"
+                )
+                raise UnsafeZipPathError(error.archive_path, error.reason, origin) from None
+            files.append(file)
         metadata = email.parser.BytesHeaderParser().parsebytes(archive.read(f"{dist_info}/METADATA"))
     return WheelInstallPlan(
         files=files, left_out=sorted(left_out), requires=metadata.get_all("Requires-Dist") or []

@@ -15,7 +15,9 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from hatch_lambda.files.installed_tree import dist_info_headers
+from hatch_lambda.files.installed_tree import dist_info_headers, remove_distribution
+from hatch_lambda.platform import runtimes
+from hatch_lambda.platform.runtimes import Runtime
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,24 @@ def walk_requirements(
                 walk.needed.add(name)
                 pending += [(child, wanted) for child in installed[name].requires]
     return walk
+
+
+def walk_installed_tree(
+    target: Path, requirements: Iterable[str], runtime: Runtime, architecture: str, *, excluded: Iterable[str]
+) -> tuple[dict[NormalizedName, InstalledMetadata], Walk]:
+    """The distributions installed in `target`, and the walk from `requirements` over them on the target."""
+    installed = installed_metadata(target)
+    environment = runtimes.marker_environment(runtime, architecture)
+    return installed, walk_requirements(requirements, installed, environment, excluded=excluded)
+
+
+def remove_unneeded(
+    target: Path, installed: Mapping[NormalizedName, InstalledMetadata], walk: Walk
+) -> list[str]:
+    """Delete the installed distributions the walk did not reach; returns their names."""
+    removed = []
+    for name, metadata in sorted(installed.items()):
+        if name not in walk.needed:
+            remove_distribution(target, metadata.dist_info)
+            removed.append(metadata.name)
+    return removed

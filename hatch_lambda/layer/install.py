@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hatch_lambda.layer.closure import installed_metadata, walk_requirements
+from hatch_lambda.layer.closure import (
+    remove_unneeded,
+    walk_installed_tree,
+)
 from hatch_lambda.layer.locks import unmet_dependencies
 from hatch_lambda.layer.pip import install_with_pip
 from hatch_lambda.layer.request import InstallRequest, InstallSummary
 from hatch_lambda.layer.uv import install_with_uv
-from hatch_lambda.platform import runtimes
 
 
 @dataclass(frozen=True)
@@ -33,21 +35,45 @@ def install_layer(request: InstallRequest, installer: str, target: Path) -> Inst
     else:
         summary = install_with_uv(request, target)
     warnings: list[str] = []
+    if installer == "uv":
+        warnings += _drop_excluded(request, target)
     if request.locked_arguments is not None:
         warnings += unmet_dependencies(
-            target, request.runtime, request.architecture, project_name=request.project_name
+            target,
+            request.runtime,
+            request.architecture,
+            project_name=request.project_name,
+            excluded=request.exclude_packages,
         )
     return InstalledLayer(summary, removed, warnings + _unused_exclusions(request, target))
+
+
+def _drop_excluded(request: InstallRequest, target: Path) -> list[str]:
+    """uv ignores `--excludes` when it installs a lock, and a user's lock holds what only excluded
+    packages need: remove whatever the project's requirements no longer reach once they are cut."""
+    if not request.exclude_packages:
+        return []
+    installed, walk = walk_installed_tree(
+        target,
+        request.requirements,
+        request.runtime,
+        request.architecture,
+        excluded=[request.project_name, *request.exclude_packages],
+    )
+    removed = remove_unneeded(target, installed, walk)
+    if not removed:
+        return []
+    return [
+        f"`exclude-packages` left out {', '.join(request.exclude_packages)}, and with them what only they "
+        f"needed: {', '.join(removed)}"
+    ]
 
 
 def _unused_exclusions(request: InstallRequest, target: Path) -> list[str]:
     if not request.exclude_packages:
         return []
-    walk = walk_requirements(
-        request.requirements,
-        installed_metadata(target),
-        runtimes.marker_environment(request.runtime, request.architecture),
-        excluded=request.exclude_packages,
+    _, walk = walk_installed_tree(
+        target, request.requirements, request.runtime, request.architecture, excluded=request.exclude_packages
     )
     return [
         f"`exclude-packages` names `{name}`, which the layer's dependencies do not require on "

@@ -16,7 +16,7 @@ Three kinds of lock, told apart by file name as uv tells them apart:
   because it is marked as `--no-build`". The copy drops `requires-python` (checked here against the
   runtime instead) and the project's own entries, and makes relative paths absolute, because uv
   reads them relative to the lock's directory.
-* `uv.lock`. `uv export --format requirements.txt --frozen --no-emit-workspace --no-default-groups
+* `uv.lock`. `uv export --format requirements.txt --locked --no-emit-workspace --no-default-groups
   [--extra E]... [--group G]... --project <lock directory> --package <project>` writes the pins for
   the project (a workspace member or the root) with their markers and hashes; uv refuses an extra
   or group the project does not define. `--no-emit-workspace` keeps the project and its workspace
@@ -42,15 +42,16 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import tomlkit
-from packaging.markers import Marker
+from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import InvalidName, InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.layer.closure import installed_metadata
 from hatch_lambda.platform import runtimes
+from hatch_lambda.platform.interpreters import find_runtime_python
 from hatch_lambda.platform.runtimes import Runtime
 
 LockKind = Literal["pylock", "uv.lock", "requirements"]
@@ -58,6 +59,16 @@ LockKind = Literal["pylock", "uv.lock", "requirements"]
 MarkerEnvironment = dict[str, Union[str, frozenset[str]]]
 
 _PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
+# Other tools' locks, with the command that writes the same pins as a requirements file.
+_FOREIGN_LOCKS = {
+    "poetry.lock": "poetry export --format requirements.txt --output requirements.txt",
+    "pdm.lock": "pdm export --format requirements --output requirements.txt",
+    "pipfile.lock": "pipenv requirements > requirements.txt",
+    "conda-lock.yml": "",
+    "package-lock.json": "",
+}
+# Formats no requirements file has: read as one, their lines would be skipped or misread.
+_STRUCTURED_SUFFIXES = (".toml", ".json", ".yaml", ".yml", ".cfg", ".ini")
 # pip's comment rule: `#` at the start of a line or after whitespace.
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 # Per-requirement options (`--hash`, `--config-settings`) follow the requirement after whitespace.
@@ -103,6 +114,13 @@ class LockContents:
     unpinned: list[str] = field(default_factory=list)  # requirements with no single `==` version
     files: list[Path] = field(default_factory=list)  # every file read, includes and constraints too
 
+    def forget(self, name: str) -> None:
+        """Leave `name` out, as `exclude-packages` asks."""
+        self.versions.pop(name, None)
+        self.named.discard(name)
+        self.hashed = [item for item in self.hashed if item != name]
+        self.unhashed = [item for item in self.unhashed if item != name]
+
 
 @dataclass(frozen=True)
 class _Lock:
@@ -113,12 +131,27 @@ class _Lock:
         return LockFileError(self.path, message)
 
 
-def lock_kind(path: Path) -> LockKind:
+def lock_kind(path: Path) -> LockKind | None:
+    """The lock's format by its file name, as uv tells them apart; None for a file that is none of
+    the three (another tool's lock, or a structured file that is not a requirements list)."""
     if path.name == "uv.lock":
         return "uv.lock"
     if _PYLOCK_NAME.match(path.name):
         return "pylock"
+    if path.name.lower() in _FOREIGN_LOCKS or path.suffix.lower() in _STRUCTURED_SUFFIXES:
+        return None
     return "requirements"
+
+
+def unknown_lock_advice(path: Path) -> str:
+    """What to do with a lock file of a format hatch-lambda does not read."""
+    exporter = _FOREIGN_LOCKS.get(path.name.lower())
+    how = f" Export it as one: `{exporter}`." if exporter else ""
+    return (
+        f"`{path.name}` is not a lock hatch-lambda can read. It reads `pylock.toml` or "
+        "`pylock.NAME.toml` (PEP 751, NAME without dots), `uv.lock`, or a requirements file "
+        f"(`requirements.txt`, `*.in`, `*.lock` with one requirement a line).{how}"
+    )
 
 
 def prepare_locked_install(
@@ -133,13 +166,16 @@ def prepare_locked_install(
     architecture: str,
     scratch: Path,
     uv: str,
+    excluded: Iterable[str] = (),
     lock_packages: list[str] | None = None,
 ) -> LockedInstall:
     """Check the lock against the project and say how uv should install it.
 
     `lock_path` is absolute or relative to `project_root`. `requirements` are the project's direct
     requirements for the layer (dependencies plus chosen extras and groups), as `layer_requirements`
-    returns them. `scratch` must outlive the install: the arguments may name files written there.
+    returns them. `excluded` (`exclude-packages`) are left out of what is installed, since uv ignores
+    `--excludes` when it installs a lock. `scratch` must outlive the install: the arguments may name
+    files written there.
     """
     path = lock_path if lock_path.is_absolute() else project_root / lock_path
     lock = _Lock(path, _shown(lock_path, project_root))
@@ -147,11 +183,14 @@ def prepare_locked_install(
         raise lock.error(f"Lock file {lock.shown} does not exist")
     environment: MarkerEnvironment = dict(runtimes.marker_environment(runtime, architecture))
     project = canonicalize_name(project_name)
+    left_out = frozenset({project, *(canonicalize_name(name) for name in excluded)})
     kind = lock_kind(path)
+    if kind is None:
+        raise lock.error(unknown_lock_advice(path))
     warnings: list[str] = []
     if kind == "pylock":
         arguments, contents = _prepare_pylock(
-            lock, project, environment, runtime=runtime, extras=extras, groups=groups, scratch=scratch
+            lock, left_out, environment, runtime=runtime, extras=extras, groups=groups, scratch=scratch
         )
         contents.files.append(path)
     else:
@@ -159,16 +198,26 @@ def prepare_locked_install(
             path
             if kind == "requirements"
             else _export_uv_lock(
-                lock, lock_packages or [project_name], extras, groups, scratch=scratch, uv=uv
+                lock,
+                lock_packages or [project_name],
+                extras,
+                groups,
+                scratch=scratch,
+                uv=uv,
+                python=find_runtime_python(runtime, uv),
+                warnings=warnings,
             )
         )
-        contents = requirements_file_contents(file, environment, project)
+        contents = requirements_file_contents(file, environment, project, lock_shown=lock.shown)
         if kind == "uv.lock":
             contents.files.insert(0, path)
+        for name in left_out - {project}:
+            contents.forget(name)
         arguments = ["--requirements", str(file), "--no-deps", *_hash_arguments(contents)]
         if kind == "requirements":
             warnings += _requirements_file_notes(contents, lock.shown)
-    warnings += pin_warnings(lock.shown, contents, requirements, environment, project)
+    _refuse_empty_lock(lock, contents, requirements, environment, left_out)
+    warnings += pin_warnings(lock.shown, contents, requirements, environment, left_out)
     return LockedInstall(
         uv_arguments=arguments,
         pinned=dict(sorted(contents.versions.items())),
@@ -181,21 +230,53 @@ def prepare_locked_install(
 # Checks against the project ---------------------------------------------------------------------
 
 
+def _applying_requirements(
+    requirements: Iterable[str], environment: MarkerEnvironment, left_out: frozenset[str]
+) -> list[tuple[str, Requirement]]:
+    """The direct requirements the layer must meet on the target: markers hold, not left out."""
+    applying = []
+    for text in requirements:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        if name in left_out or (requirement.marker and not requirement.marker.evaluate(environment)):
+            continue
+        applying.append((text, requirement))
+    return applying
+
+
+def _refuse_empty_lock(
+    lock: _Lock,
+    contents: LockContents,
+    requirements: Iterable[str],
+    environment: MarkerEnvironment,
+    left_out: frozenset[str],
+) -> None:
+    """A lock that installs nothing for a project that needs something is the wrong lock."""
+    needed = _applying_requirements(requirements, environment, left_out)
+    if contents.named or not needed:
+        return
+    listed = ", ".join(f"`{text}`" for text, _ in needed[:5])
+    message = (
+        f"Lock file {lock.shown} installs no package on the target, but the project depends on {listed}. "
+        "Lock the project again (`uv lock`, `uv export --format pylock.toml` or `uv pip compile`)."
+    )
+    raise lock.error(message)
+
+
 def pin_warnings(
     shown: str,
     contents: LockContents,
     requirements: Iterable[str],
     environment: MarkerEnvironment,
-    project: str,
+    project: str | frozenset[str],
 ) -> list[str]:
     """A warning per direct requirement, among those whose marker holds on the target, that the lock
-    leaves out or pins outside its specifier."""
+    leaves out or pins outside its specifier. `project` is the name (or names) not to check: the
+    project itself, and excluded packages."""
+    left_out = frozenset({project}) if isinstance(project, str) else project
     warnings: list[str] = []
-    for text in requirements:
-        requirement = Requirement(text)
+    for text, requirement in _applying_requirements(requirements, environment, left_out):
         name = canonicalize_name(requirement.name)
-        if name == project or (requirement.marker and not requirement.marker.evaluate(environment)):
-            continue
         version = contents.versions.get(name)
         if name not in contents.named:
             warnings.append(f"Lock file {shown} has no pin for `{name}`, a direct dependency of the project")
@@ -206,14 +287,18 @@ def pin_warnings(
     return list(dict.fromkeys(warnings))
 
 
-def unmet_dependencies(target: Path, runtime: Runtime, architecture: str, *, project_name: str) -> list[str]:
+def unmet_dependencies(
+    target: Path, runtime: Runtime, architecture: str, *, project_name: str, excluded: Iterable[str] = ()
+) -> list[str]:
     """What the distributions in a `--target` tree require on the runtime but the tree lacks.
 
     A lock installed with `--no-deps` is trusted to be complete; a hand-written requirements file
     often is not. Like `pip check`, this reads each distribution's own `Requires-Dist`, no extras.
-    A dependency on the project itself is met by the source zip, not the layer.
+    A dependency on the project itself is met by the source zip, not the layer; an excluded one
+    (`exclude-packages`) by whatever the user provides instead.
     """
     project = canonicalize_name(project_name)
+    left_out = {project, *(canonicalize_name(name) for name in excluded)}
     environment: MarkerEnvironment = dict(runtimes.marker_environment(runtime, architecture))
     installed = {name: (item.version, item.requires) for name, item in installed_metadata(target).items()}
     problems: list[str] = []
@@ -223,7 +308,7 @@ def unmet_dependencies(target: Path, runtime: Runtime, architecture: str, *, pro
             if requirement.marker and not requirement.marker.evaluate(environment):
                 continue
             needed = canonicalize_name(requirement.name)
-            if needed == project:
+            if needed in left_out:
                 continue
             if needed not in installed:
                 problems.append(f"`{name}` {version} requires `{line}`, which is not installed")
@@ -246,7 +331,7 @@ def _allows(specifier: SpecifierSet, version: str) -> bool:
 
 def _prepare_pylock(
     lock: _Lock,
-    project: str,
+    left_out: frozenset[str],
     environment: MarkerEnvironment,
     *,
     runtime: Runtime,
@@ -255,14 +340,44 @@ def _prepare_pylock(
     scratch: Path,
 ) -> tuple[list[str], LockContents]:
     data = _read_toml(lock)
+    _check_pylock_shape(lock, data)
     _check_requires_python(lock, data, runtime)
     chosen_extras, chosen_groups = _pylock_selection(lock, data, extras, groups)
     copy = scratch / "pylock.toml"  # uv recognises a PEP 751 lock by its name
-    copy.write_text(tomlkit.dumps(installable_pylock(data, lock.path.parent, project)), encoding="utf-8")
+    copy.write_text(tomlkit.dumps(installable_pylock(data, lock.path.parent, left_out)), encoding="utf-8")
     arguments = ["--requirements", str(copy)]
     arguments += [argument for extra in chosen_extras for argument in ("--extra", extra)]
     arguments += [argument for group in chosen_groups for argument in ("--group", group)]
-    return arguments, pylock_contents(data, environment, chosen_extras, chosen_groups, project)
+    return arguments, pylock_contents(data, environment, chosen_extras, chosen_groups, left_out)
+
+
+def _check_pylock_shape(lock: _Lock, data: Mapping[str, Any]) -> None:
+    """What the rest of this module reads from a pylock, checked once: `packages` is an array of
+    tables, each with a PEP 508 `name`, a string `version` if any, and a marker that parses."""
+    packages = data.get("packages", [])
+    if not isinstance(packages, list) or not all(isinstance(package, dict) for package in packages):
+        raise lock.error(f"Lock file {lock.shown}: `packages` must be an array of tables (`[[packages]]`)")
+    for index, package in enumerate(packages, start=1):
+        name = package.get("name")
+        where = f"Lock file {lock.shown}: package {index} (`[[packages]]` number {index})"
+        if not isinstance(name, str):
+            raise lock.error(f"{where} has no `name`")
+        try:
+            canonicalize_name(name, validate=True)
+        except InvalidName:
+            raise lock.error(f"{where} is named {name!r}, which is not a PEP 508 package name") from None
+        if "version" in package and not isinstance(package["version"], str):
+            raise lock.error(f"{where}, `{name}`: `version` must be a string")
+        marker = package.get("marker")
+        if marker is not None:
+            try:
+                Marker(str(marker))
+            except InvalidMarker as error:
+                raise lock.error(f"{where}, `{name}`, has an invalid `marker`: {error}") from None
+
+
+def _left_out(project: str | frozenset[str]) -> frozenset[str]:
+    return frozenset({project}) if isinstance(project, str) else project
 
 
 def pylock_contents(
@@ -270,9 +385,11 @@ def pylock_contents(
     environment: MarkerEnvironment,
     extras: Iterable[str],
     groups: Iterable[str],
-    project: str,
+    project: str | frozenset[str],
 ) -> LockContents:
-    """The entries of a parsed pylock whose markers hold on the target, with these extras and groups."""
+    """The entries of a parsed pylock whose markers hold on the target, with these extras and groups,
+    but for `project` (the name, or names, left out)."""
+    left_out = _left_out(project)
     context: MarkerEnvironment = {
         **environment,
         "extras": frozenset(canonicalize_name(extra) for extra in extras),
@@ -282,7 +399,7 @@ def pylock_contents(
     for package in data.get("packages", []):
         name = canonicalize_name(str(package["name"]))
         marker = package.get("marker")
-        if name == project or (marker and not Marker(str(marker)).evaluate(context, context="lock_file")):
+        if name in left_out or (marker and not Marker(str(marker)).evaluate(context, context="lock_file")):
             continue
         contents.named.add(name)
         if "version" in package:
@@ -290,14 +407,17 @@ def pylock_contents(
     return contents
 
 
-def installable_pylock(data: Mapping[str, Any], lock_directory: Path, project: str) -> dict[str, Any]:
+def installable_pylock(
+    data: Mapping[str, Any], lock_directory: Path, project: str | frozenset[str]
+) -> dict[str, Any]:
     """The lock as uv should read it from another directory: without `requires-python`, without the
-    project's own entry, and with no relative path."""
+    entries of `project` (the project's own, and excluded packages'), and with no relative path."""
+    left_out = _left_out(project)
     copy = {key: value for key, value in data.items() if key != "requires-python"}
     copy["packages"] = [
         _absolute_paths(package, lock_directory)
         for package in data.get("packages", [])
-        if canonicalize_name(str(package["name"])) != project
+        if canonicalize_name(str(package["name"])) not in left_out
     ]
     return copy
 
@@ -346,12 +466,12 @@ def _check_requires_python(lock: _Lock, data: Mapping[str, Any], runtime: Runtim
     if "requires-python" not in data:
         return
     requires_python = str(data["requires-python"])
-    specifier = SpecifierSet(requires_python)
-    # AWS moves a runtime to new patch releases: the lock must allow some patch of its minor version.
-    if not any(
-        specifier.contains(Version(f"{runtime.python_version_text}.{patch}"), prereleases=True)
-        for patch in range(100)
-    ):
+    try:
+        allowed = runtimes.runtime_allowed(runtime, requires_python)
+    except InvalidSpecifier as error:
+        message = f"Lock file {lock.shown} has an invalid `requires-python` ({requires_python!r}): {error}"
+        raise lock.error(message) from None
+    if not allowed:
         message = (
             f"Lock file {lock.shown} requires Python {requires_python}, but {runtime.name} runs "
             f"CPython {runtime.python_version_text}. Lock for that version, or choose another `runtime`."
@@ -371,9 +491,22 @@ def _read_toml(lock: _Lock) -> dict[str, Any]:
 
 
 def _export_uv_lock(
-    lock: _Lock, packages: list[str], extras: list[str], groups: list[str], *, scratch: Path, uv: str
+    lock: _Lock,
+    packages: list[str],
+    extras: list[str],
+    groups: list[str],
+    *,
+    scratch: Path,
+    uv: str,
+    python: str | None,
+    warnings: list[str],
 ) -> Path:
-    """Write the project's pins from `uv.lock` as a requirements file in `scratch`."""
+    """Write the project's pins from `uv.lock` as a requirements file in `scratch`.
+
+    Checking that the lock still matches `pyproject.toml` (`--locked`) needs an interpreter that
+    satisfies the project's `requires-python`: the runtime's CPython. Without one here the pins are
+    exported as they are (`--frozen`), and a warning says the check was not made.
+    """
     if not (lock.path.parent / "pyproject.toml").is_file():
         message = (
             f"Lock file {lock.shown} has no `pyproject.toml` beside it: uv reads `uv.lock` at the root "
@@ -381,12 +514,11 @@ def _export_uv_lock(
         )
         raise lock.error(message)
     exported = scratch / "uv-lock-export.txt"
-    command = [
+    base = [
         uv,
         "export",
         "--format",
         "requirements.txt",
-        "--frozen",
         "--no-emit-workspace",
         "--no-default-groups",
         *(argument for extra in extras for argument in ("--extra", extra)),
@@ -403,32 +535,72 @@ def _export_uv_lock(
         "--color",
         "never",
     ]
-    completed = subprocess.run(command, cwd=lock.path.parent, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
+    # `--locked`, not `--frozen`: a lock that no longer matches pyproject.toml is refused, where
+    # `--frozen` would ship its stale pins. The check needs an interpreter satisfying the project's
+    # `requires-python`: the runtime's CPython when there is one, else whichever uv finds.
+    said = ""
+    for interpreter in ([["--python", python]] if python else []) + [[]]:
+        completed = _run_uv(lock, [*base, "--locked", *interpreter])
+        if completed.returncode == 0:
+            return exported
         said = (completed.stderr or completed.stdout).rstrip()
-        names = "`, `".join(packages)
-        message = f"Could not read the pins for `{names}` from lock file {lock.shown}.\n\nuv said:\n{said}"
-        raise lock.error(message)
-    return exported
+        if "needs to be updated" in said:
+            message = (
+                f"Lock file {lock.shown} is out of date with `pyproject.toml`: run `uv lock` in "
+                f"{lock.path.parent}, then build again.\n\nuv said:\n{said}"
+            )
+            raise lock.error(message)
+    if _NO_INTERPRETER.search(said):
+        completed = _run_uv(lock, [*base, "--frozen"])
+        if completed.returncode == 0:
+            warnings.append(
+                f"Could not check that {lock.shown} is up to date with `pyproject.toml` (uv found no Python "
+                "that satisfies its `requires-python` here): its pins are installed as they are; "
+                "`uv lock --check` makes the check"
+            )
+            return exported
+        said = (completed.stderr or completed.stdout).rstrip()
+    names = "`, `".join(packages)
+    raise lock.error(
+        f"Could not read the pins for `{names}` from lock file {lock.shown}.\n\nuv said:\n{said}"
+    )
+
+
+def _run_uv(lock: _Lock, command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=lock.path.parent, capture_output=True, text=True, check=False)
+
+
+# uv's words when no interpreter it may use satisfies the project (a pyenv shim, say).
+_NO_INTERPRETER = re.compile(
+    r"No interpreter found|Failed to inspect Python interpreter"
+    r"|incompatible with the project's Python requirement|pyenv"
+)
 
 
 # Requirements files -------------------------------------------------------------------------------
 
 
-def requirements_file_contents(path: Path, environment: MarkerEnvironment, project: str) -> LockContents:
-    """What a requirements file (with the files it includes by `-r` and `-c`) installs on the target."""
+def requirements_file_contents(
+    path: Path, environment: MarkerEnvironment, project: str, *, lock_shown: str | None = None
+) -> LockContents:
+    """What a requirements file (with the files it includes by `-r` and `-c`) installs on the target.
+
+    `lock_shown` is how messages name the file (default: its path)."""
     contents = LockContents()
-    _collect_requirements(path, environment, project, contents, seen=set(), constraints=False)
+    _collect_requirements(
+        path, lock_shown or str(path), environment, project, contents, seen=set(), constraints=False
+    )
     return contents
 
 
 def _collect_requirements(
     path: Path,
+    shown: str,
     environment: MarkerEnvironment,
     project: str,
     contents: LockContents,
-    seen: set[Path],
     *,
+    seen: set[Path],
     constraints: bool,
 ) -> None:
     """Read `path` into `contents`; a constraints file (`-c`) is read only for its bytes, as it
@@ -436,20 +608,29 @@ def _collect_requirements(
     if path.resolve() in seen:
         return
     seen.add(path.resolve())
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise LockFileError(path, f"Lock file {path} cannot be read: {error.strerror or error}") from error
+    text = _read_requirements_text(path, shown)
     contents.files.append(path)
     for line in _logical_lines(text):
+        if line.startswith("["):
+            message = (
+                f"Lock file {shown} is not a requirements file: it has a TOML table line `{line}`. "
+                "Give a requirements file, `pylock.toml` or `uv.lock`."
+            )
+            raise LockFileError(path, message)
         included = _INCLUDE.match(line) or _CONSTRAINT.match(line)
         if included:
+            written = included.group(1).strip()
+            target = path.parent / written
+            if not target.is_file():
+                message = f"Lock file {shown} includes `{written}` (`{line}`), which does not exist"
+                raise LockFileError(path, message)
             _collect_requirements(
-                path.parent / included.group(1).strip(),
+                target,
+                f"`{written}` (included by {shown})",
                 environment,
                 project,
                 contents,
-                seen,
+                seen=seen,
                 constraints=constraints or included.re is _CONSTRAINT,
             )
             continue
@@ -477,6 +658,19 @@ def _collect_requirements(
         else:
             contents.versions[name] = version
         (contents.hashed if _HASH.search(line) else contents.unhashed).append(name)
+
+
+def _read_requirements_text(path: Path, shown: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        message = (
+            f"Lock file {shown} is not UTF-8 text (byte {error.start}: {error.reason}). Save it as "
+            "UTF-8, as pip and uv read requirements files."
+        )
+        raise LockFileError(path, message) from None
+    except OSError as error:
+        raise LockFileError(path, f"Lock file {shown} cannot be read: {error.strerror or error}") from error
 
 
 def _logical_lines(text: str) -> list[str]:

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.files.installed_tree import remove_distribution
-from hatch_lambda.layer.closure import installed_metadata, walk_requirements
+from hatch_lambda.layer.closure import remove_unneeded, walk_installed_tree
 from hatch_lambda.layer.request import InstallRequest, InstallSummary, install_error
 from hatch_lambda.platform import runtimes
 
@@ -103,11 +102,11 @@ def _command(request: InstallRequest, target: Path, scratch: Path) -> list[str]:
 
 
 def _correct_for_target(request: InstallRequest, target: Path) -> list[str]:
-    installed = installed_metadata(target)
-    walk = walk_requirements(
+    installed, walk = walk_installed_tree(
+        target,
         request.requirements,
-        installed,
-        runtimes.marker_environment(request.runtime, request.architecture),
+        request.runtime,
+        request.architecture,
         excluded=[request.project_name, *request.exclude_packages],
     )
     if walk.missing:
@@ -118,12 +117,7 @@ def _correct_for_target(request: InstallRequest, target: Path) -> list[str]:
             "markers for the target, or build on a machine of the target's architecture."
         )
         raise LambdaBuildError(message)
-    removed = []
-    for name, metadata in sorted(installed.items()):
-        if name not in walk.needed:
-            remove_distribution(target, metadata.dist_info)
-            removed.append(metadata.name)
-    return removed
+    return remove_unneeded(target, installed, walk)
 
 
 def _platforms_shown(request: InstallRequest) -> str:

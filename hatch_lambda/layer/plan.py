@@ -80,6 +80,7 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
         architecture=request.architecture,
         scratch=scratch,
         uv=find_uv(),
+        excluded=request.exclude_packages,
         lock_packages=request.lock_packages or None,
     )
     lock_path = lock if lock.is_absolute() else request.project_root / lock
@@ -107,7 +108,7 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
     # Pin warnings speak of the user's lock; the one resolved here matches the project by construction.
     warnings = locked.warnings if user_lock else []
     return LayerPlan(
-        dataclasses.replace(request, locked_arguments=arguments),
+        dataclasses.replace(request, locked_arguments=arguments, lock_path=lock if user_lock else None),
         len(locked.pinned),
         material,
         warnings,

@@ -25,6 +25,8 @@ class InstallRequest:
     locked_arguments: list[str] | None = None
     # The workspace members whose pins a `uv.lock` gives the layer; empty: the project alone.
     lock_packages: list[str] = field(default_factory=list)
+    # The user's lock file, when the install reads one: failures are explained against it.
+    lock_path: Path | None = None
 
     def describe_target(self) -> str:
         runtime = self.runtime

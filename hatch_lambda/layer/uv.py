@@ -18,19 +18,11 @@ from functools import cache
 from pathlib import Path
 
 from hatch_lambda.errors import UvNotFoundError
-from hatch_lambda.layer.request import InstallRequest, InstallSummary, install_error
+from hatch_lambda.layer.request import InstallRequest, InstallSummary
+from hatch_lambda.layer.uv_failure import uv_install_error
 from hatch_lambda.platform import runtimes
 
 _INSTALLED = re.compile(r"Installed (\d+) packages?")
-# uv's resolver explanations name the package that could not be satisfied in a handful of forms.
-_CULPRIT = re.compile(
-    r"(?:Because|and) (?:only the following versions of |there is no version of |there are no versions of |"
-    r"all versions of |only )?([A-Za-z0-9][A-Za-z0-9._-]*)(?:[<>=!~]=?[^ ]*)? "
-    r"(?:was not found|has no wheels|has no usable wheels|is available|are available|have no wheels|"
-    r"can't be installed|cannot be installed|<|>|=|\[)"
-)
-_BUILD_FAILURE = re.compile(r"Failed to (?:build|download and build) `([A-Za-z0-9][A-Za-z0-9._-]*)")
-_HASH_MISMATCH = re.compile(r"Hash mismatch for `([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def find_uv() -> str:
@@ -146,8 +138,7 @@ def _run(command: list[str], request: InstallRequest) -> subprocess.CompletedPro
     # From the project root, so uv finds the project's uv.toml / [tool.uv] index settings.
     completed = subprocess.run(command, cwd=request.project_root, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
-        output = _relevant(completed.stderr)
-        raise install_error(request, _culprit(output), output, tool="uv")
+        raise uv_install_error(request, completed.stderr)
     return completed
 
 
@@ -164,16 +155,3 @@ def _excluded(request: InstallRequest) -> list[str]:
 def _write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     return path
-
-
-def _relevant(uv_output: str) -> str:
-    # uv names the interpreter it was handed; that one only runs uv, it is not the target Python.
-    return "\n".join(line for line in uv_output.splitlines() if not line.startswith("Using CPython"))
-
-
-def _culprit(uv_output: str) -> str | None:
-    for pattern in (_HASH_MISMATCH, _BUILD_FAILURE, _CULPRIT):
-        match = pattern.search(uv_output)
-        if match:
-            return match.group(1)
-    return None

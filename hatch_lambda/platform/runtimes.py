@@ -67,15 +67,19 @@ def runtime_named(name: str) -> Runtime | None:
     return next((runtime for runtime in RUNTIMES if runtime.name == name), None)
 
 
+def runtime_allowed(runtime: Runtime, requires_python: str | None) -> bool:
+    """Whether some patch release of the runtime's CPython satisfies `requires-python`: AWS moves a
+    runtime to new patch releases, so any of them may be the one that runs."""
+    specifier = SpecifierSet(requires_python or "")
+    return any(
+        specifier.contains(Version(f"{runtime.python_version_text}.{patch}"), prereleases=True)
+        for patch in range(100)
+    )
+
+
 def newest_runtime_allowed(requires_python: str | None) -> Runtime | None:
     """The newest runtime whose CPython satisfies the project's `requires-python`."""
-    specifier = SpecifierSet(requires_python or "")
-    allowed = [
-        runtime
-        for runtime in RUNTIMES
-        if specifier.contains(Version(f"{runtime.python_version_text}.0"), prereleases=True)
-        or specifier.contains(Version(f"{runtime.python_version_text}.99"), prereleases=True)
-    ]
+    allowed = [runtime for runtime in RUNTIMES if runtime_allowed(runtime, requires_python)]
     return allowed[-1] if allowed else None
 
 

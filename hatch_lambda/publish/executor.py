@@ -292,8 +292,9 @@ class Publisher:
     def update_function(self, step: FunctionStep, layer_arn: str | None) -> FunctionResult:
         state = step.state
         name = state.name
-        # Someone else's update may still be running; Lambda refuses a second one meanwhile.
-        self.wait_until_updated(name)
+        # Someone else's update may still be running; Lambda refuses a second one meanwhile. A failed
+        # earlier update is what this run may be about to fix: only this run's own failures stop it.
+        self.wait_until_updated(name, earlier=True)
         code = "unchanged"
         code_sha256 = state.code_sha256
         if step.code_upload is not None:
@@ -377,7 +378,9 @@ class Publisher:
             }
         )
 
-    def wait_until_updated(self, name: str) -> None:
+    def wait_until_updated(self, name: str, *, earlier: bool = False) -> None:
+        """Wait while Lambda applies an update. `earlier`: the update is not this run's, so its
+        failure is reported and publishing goes on (this run's update replaces it)."""
         for _ in range(MAX_POLLS):
             config = self._call(
                 f"Reading function {name}", self.lambda_client.get_function_configuration, FunctionName=name
@@ -385,8 +388,11 @@ class Publisher:
             status = (config or {}).get("LastUpdateStatus")
             if status == "Failed":
                 reason = (config or {}).get("LastUpdateStatusReason", "no reason given")
+                if earlier:
+                    self.report(f"An earlier update of {name} failed on Lambda ({reason}): updating it now")
+                    return
                 raise PublishError(
-                    f"The last update of {name} failed on Lambda: {reason}. Fix it, then run again."
+                    f"This run's update of {name} failed on Lambda: {reason}. Fix it, then run again."
                 )
             if status != "InProgress" and (config or {}).get("State") != "Pending":
                 return
@@ -400,11 +406,27 @@ class Publisher:
         if self._s3 is None:
             self._s3 = self._s3_factory()
         where = f"s3://{upload.bucket}/{upload.key}"
-        head = self._call(f"Checking {where}", self._s3.head_object, Bucket=upload.bucket, Key=upload.key)
+        try:
+            head = self._call(f"Checking {where}", self._s3.head_object, Bucket=upload.bucket, Key=upload.key)
+        except AwsCallError as error:
+            raise self._s3_error(upload, f"{error.code}: {error.step}") from error
         if head is not None and int(head.get("ContentLength", -1)) == upload.artifact.zipped_size:
             self.report(f"{where} already holds {upload.artifact.path.name}, not uploaded again")
         else:
             started = time.monotonic()
+            self._upload(upload, where)
+            size = human(upload.artifact.zipped_size)
+            self.report(
+                f"Uploaded {upload.artifact.path.name} ({size}) to {where} "
+                f"in {time.monotonic() - started:.2f}s"
+            )
+        return {"S3Bucket": upload.bucket, "S3Key": upload.key}
+
+    def _upload(self, upload: Upload, where: str) -> None:
+        # boto3's transfer manager wraps every S3 error (NoSuchBucket, AccessDenied) in its own.
+        from boto3.exceptions import S3UploadFailedError  # noqa: PLC0415
+
+        try:
             self._call(
                 f"Uploading {upload.artifact.path.name} to {where}",
                 self._s3.upload_file,
@@ -412,12 +434,18 @@ class Publisher:
                 Bucket=upload.bucket,
                 Key=upload.key,
             )
-            size = human(upload.artifact.zipped_size)
-            self.report(
-                f"Uploaded {upload.artifact.path.name} ({size}) to {where} "
-                f"in {time.monotonic() - started:.2f}s"
-            )
-        return {"S3Bucket": upload.bucket, "S3Key": upload.key}
+        except (S3UploadFailedError, AwsCallError) as error:
+            raise self._s3_error(upload, str(error).splitlines()[0]) from error
+
+    def _s3_error(self, upload: Upload, detail: str) -> PublishError:
+        region = getattr(getattr(self._s3, "meta", None), "region_name", None) or "the configured region"
+        return PublishError(
+            f"Cannot upload {upload.artifact.path.name} to S3 bucket `{upload.bucket}` (key `{upload.key}`) "
+            f"in {region}: {detail}. The bucket must exist in the functions' region and belong to this "
+            f"account, and the credentials need `s3:PutObject` and `s3:GetObject` on "
+            f"`arn:aws:s3:::{upload.bucket}/{upload.key}` (Lambda reads the zip with them). Create the "
+            "bucket, or fix the `s3-bucket` setting."
+        )
 
     def _call(self, step: str, operation: Callable[..., Any], **arguments: Any) -> Any:
         """`operation(**arguments)`, retried with backoff while Lambda is busy; None if it is missing."""
