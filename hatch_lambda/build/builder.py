@@ -30,7 +30,7 @@ from hatch_lambda.platform.interpreters import environment_variable_for, find_ru
 from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, place
 from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
-from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
+from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handlers
 from hatch_lambda.build.project_wheel import build_project_wheel
 from hatch_lambda.layer.requirements import layer_requirements
 from hatch_lambda.platform.limits import DIRECT_UPLOAD_LIMIT, check_unzipped_total, human, largest_distributions
@@ -241,24 +241,21 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         if reason is not None:
             self.app.display_info(f"Skipped the handler check: {reason}")
             return
-        checked = check_handler(
-            LocalFunction(
-                config.handler,
-                config.runtime,
-                Path(directory, source["file"]),
-                Path(directory, layer["file"]) if layer else None,
-                function_name=self.metadata.core.name,
-            )
+        function = LocalFunction(
+            config.handler,
+            config.runtime,
+            Path(directory, source["file"]),
+            Path(directory, layer["file"]) if layer else None,
+            function_name=self.metadata.core.name,
+            environment=config.environment,
+            architecture=config.architecture,
+            runtime_sdk=config.runtime_sdk,
+            project_root=Path(self.root),
         )
+        for checked in check_handlers(function, config.handlers):
+            for line in checked.report_lines():
+                self.app.display_info(line)
         self._checked_pair = pair
-        self.app.display_info(
-            f"Checked handler {checked.handler}: it imports from the zips and takes (event, context) "
-            f"on CPython {config.runtime.python_version_text} ({checked.seconds:.2f}s)"
-        )
-        if checked.runtime_provided:
-            self.app.display_info(
-                "Left to the Lambda runtime, not checked: " + ", ".join(checked.runtime_provided)
-            )
 
     def _layer_requirements(self, config: LambdaBuilderConfig) -> list[str]:
         core = self.metadata.core
@@ -303,7 +300,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             _ = config.architecture, config.extras, config.layout, config.dependency_groups
             _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
             _ = config.slim, config.slim_exclude, config.compile_bytecode, config.other_layers_size
-            _ = config.handler
+            _ = config.handlers, config.environment, config.runtime_sdk
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise
