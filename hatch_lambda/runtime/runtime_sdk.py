@@ -153,7 +153,8 @@ def _install(
 
 def _compile(python: tuple[str, ...], directory: Path, requirement: str, target: str) -> None:
     # unchecked-hash: valid whatever the files' dates, like the pyc files Lambda's runtime ships.
-    command = [*python, "-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(directory)]
+    command = [*python, "-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]
+    command.append(str(directory))
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeSdkError(requirement, target, completed.stdout + completed.stderr)
