@@ -47,6 +47,7 @@ from hatch_lambda.runtime.local_lambda import (
     invoke_handler,
 )
 from hatch_lambda.runtime.runtime_sdk import configured_runtime_sdk
+from hatch_lambda.runtime.target_python import emulator_variable_for
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -228,6 +229,9 @@ def _run_invoke(arguments: argparse.Namespace) -> int:
     # The handler's own output is the function's log: keep it off standard output, which carries
     # only the response, so `hatch-lambda invoke | jq` works.
     invocation = invoke_handler(function, event, handler_stdout=_standard_error_descriptor())
+    if invocation.emulated:
+        variable = emulator_variable_for(built.runtime, built.architecture)
+        print(f"note: the handler ran under emulation, with `{variable}`", file=sys.stderr)
     return _print_outcome(invocation, arguments.memory)
 
 
@@ -284,8 +288,6 @@ def _print_outcome(invocation: Invocation, memory_mb: int) -> int:
             print(invocation.traceback_text.rstrip(), file=sys.stderr)
     print(f"END RequestId: {invocation.request_id}", file=sys.stderr)
     print(_report_line(invocation, memory_mb), file=sys.stderr)
-    if invocation.emulated:
-        print("note: the handler ran under emulation (an arm64 CPython through qemu)", file=sys.stderr)
     if error is not None:
         print(json.dumps(error))
         return EXIT_FUNCTION_ERROR

@@ -410,7 +410,10 @@ def test_this_x86_64_host_runs_python312_x86_64(python312):
     assert can_run_here(PYTHON312, "x86_64") is None
 
 
-def test_an_arm64_target_is_not_run_on_this_x86_64_host(tmp_path, offline_environment, python312):
+def test_an_arm64_target_is_not_run_on_this_x86_64_host(
+    tmp_path, offline_environment, python312, monkeypatch
+):
+    monkeypatch.delenv("HATCH_LAMBDA_PYTHON_3_12_ARM64", raising=False)
     build(tmp_path / "app", offline_environment, {"lambda_function": GOOD_HANDLER}, 'architecture = "arm64"')
     manifest = json.loads((tmp_path / "app" / "dist" / "checked_app-1.0-lambda.json").read_text())
     runtime = runtime_named(manifest["runtime"])

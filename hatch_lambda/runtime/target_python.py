@@ -69,13 +69,13 @@ def find_target_python(runtime: Runtime, architecture: str) -> TargetPython | st
             return _no_python(runtime)
         target = TargetPython((python,), emulated=False)
     else:
-        variable = emulator_variable_for(runtime, architecture)
+        variable, version = emulator_variable_for(runtime, architecture), runtime.python_version_text
         command = os.environ.get(variable, "").strip()
         if not command:
             return (
                 f"this machine is {host_machine()} and the target is {architecture} ({wanted}); set "
-                f"`{variable}` to a command that runs an {wanted} CPython {runtime.python_version_text} "
-                "(e.g. `qemu-aarch64-static -L SYSROOT SYSROOT/usr/bin/python3.11`) to run it under emulation"
+                f"`{variable}` to a command that runs an {wanted} CPython {version} (e.g. "
+                f"`qemu-aarch64-static -L SYSROOT SYSROOT/usr/bin/python{version}`) to run it under emulation"
             )
         target = TargetPython(tuple(shlex.split(command)), emulated=True)
     problem = why_not(target, runtime, architecture)
