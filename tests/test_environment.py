@@ -81,3 +81,29 @@ def test_no_credentials_at_all_say_where_they_are_looked_for(monkeypatch, tmp_pa
         caller_credentials({})
 
     assert "`--aws-credentials` passes your own AWS credentials" in str(raised.value)
+
+
+def test_only_sources_newer_than_the_build_count_as_edited(tmp_path):
+    import os  # noqa: PLC0415
+
+    from hatch_lambda.runtime.freshness import edited_since  # noqa: PLC0415
+
+    project = tmp_path / "project"
+    files = ["pyproject.toml", "app/__init__.py", "app/handler.py", "app/templates/a.txt", "app/data.json"]
+    files += ["event.json", "dist/app.zip", ".venv/lib/x.py", "app/__pycache__/handler.cpython-312.pyc"]
+    for name in files:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("x")
+    built = project / "dist" / "app.zip"
+    os.utime(built, (1_000_000, 1_000_000))
+    for name in files:
+        if name != "dist/app.zip":
+            os.utime(project / name, (2_000_000, 2_000_000))
+    os.utime(project / "app" / "handler.py", (3_000_000, 3_000_000))
+
+    edited = edited_since(project, built, skip=[project / "dist"])
+
+    assert [path.relative_to(project).as_posix() for path in edited] == [
+        "app/handler.py",
+        *sorted(["app/__init__.py", "app/data.json", "app/templates/a.txt", "pyproject.toml"], reverse=True),
+    ]
