@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,7 @@ import pytest
 
 from hatch_lambda.platform.runtimes import runtime_named
 from hatch_lambda.runtime.local_lambda import can_run_here
-from tests.helpers import clean_environment, copy_fixture, output_of, run_hatchling, write_project
-
-CONSOLE_SCRIPT = Path(sys.executable).parent / "hatch-lambda"
+from tests.helpers import clean_environment, copy_fixture, output_of, run_hatchling, run_invoke, write_project
 
 ORDERS = """\
 import json
@@ -118,16 +115,7 @@ def invoke(offline_environment) -> Invoke:
     def run(
         project: Path, *arguments: str, stdin: str | None = None, **variables: str
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(CONSOLE_SCRIPT), "invoke", *arguments],
-            cwd=project,
-            env={**offline_environment, **variables},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
+        return run_invoke(project, *arguments, environment={**offline_environment, **variables}, stdin=stdin)
 
     return run
 
@@ -408,15 +396,11 @@ def test_the_runtimes_real_boto3_is_what_the_handlers_import(tmp_path, layer_cac
     environment = clean_environment(HATCH_LAMBDA_CACHE_DIR=str(layer_cache))
     project, output = _order_events(tmp_path, environment)
 
-    worker = subprocess.run(
-        [str(CONSOLE_SCRIPT), "invoke", "--handler", "order_events.worker.handler", "--event", "-"],
-        cwd=project,
-        env=environment,
-        input='{"Records": [{"body": "1"}, {"body": "2"}]}',
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    worker = run_invoke(
+        project,
+        *("--handler", "order_events.worker.handler", "--event", "-"),
+        environment=environment,
+        stdin='{"Records": [{"body": "1"}, {"body": "2"}]}',
     )
 
     assert "imported from Lambda's runtime SDK (boto3 1." in output

@@ -12,14 +12,12 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPOSITORY, clean_environment, output_of, run_hatchling, write_project
+from tests.helpers import REPOSITORY, clean_environment, output_of, run_hatchling, run_invoke, write_project
 
-CONSOLE_SCRIPT = Path(sys.executable).parent / "hatch-lambda"
 VARIABLE = "HATCH_LAMBDA_PYTHON_3_11_ARM64"
 
 NUMPY_HANDLER = """\
@@ -118,16 +116,7 @@ def test_a_real_numpy_layer_imports_and_runs_under_emulation(tmp_path, layer_cac
     environment = clean_environment(HATCH_LAMBDA_CACHE_DIR=str(layer_cache), **{VARIABLE: arm64_python})
 
     built = run_hatchling(root, "lambda", environment=environment)
-    invoked = subprocess.run(
-        [str(CONSOLE_SCRIPT), "invoke", "--event", "-"],
-        cwd=root,
-        env=environment,
-        input='{"n": 10}',
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    invoked = run_invoke(root, "--event", "-", environment=environment, stdin='{"n": 10}')
 
     assert built.returncode == 0, output_of(built)
     assert "Checked handler arm_app.handler.handler" in output_of(built)
