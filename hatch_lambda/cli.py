@@ -1,8 +1,10 @@
 """`hatch-lambda`: commands that work on what `hatch build -t lambda` wrote.
 
 `hatch-lambda invoke` runs the function's handler from the built zips on this machine, the way
-Lambda's Python runtime would (see `local_runtime`), and prints Lambda's response on standard
-output; everything the handler prints, and Lambda-style END/REPORT lines, go to standard error.
+Lambda's Python runtime would (see `runtime.local_lambda`), with the function's environment
+(`[tool.hatch.build.targets.lambda.environment]`, then `--env-file`, then `--env`), and prints
+Lambda's response on standard output; everything the handler prints, and Lambda-style END/REPORT
+lines, go to standard error. pyproject.toml is read with tomllib, as hatchling reads it.
 
 `hatch-lambda publish` publishes them with boto3 (see `publisher`): progress on standard error,
 the results (ARNs) on standard output, as JSON with `--json`.
