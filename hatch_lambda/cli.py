@@ -3,8 +3,10 @@
 `hatch-lambda build` and `hatch-lambda lock` live in `commands/`.
 
 `hatch-lambda invoke` runs the function's handler from the built zips on this machine, the way
-Lambda's Python runtime would (see `local_runtime`), and prints Lambda's response on standard
-output; everything the handler prints, and Lambda-style END/REPORT lines, go to standard error.
+Lambda's Python runtime would (see `runtime.local_lambda`), with the function's environment
+(`[tool.hatch.build.targets.lambda.environment]`, then `--env-file`, then `--env`), and prints
+Lambda's response on standard output; everything the handler prints, and Lambda-style END/REPORT
+lines, go to standard error. pyproject.toml is read with tomllib, as hatchling reads it.
 
 `hatch-lambda publish` publishes them with boto3 (see `publisher`): progress on standard error,
 the results (ARNs) on standard output, as JSON with `--json`.
@@ -18,32 +20,45 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from packaging.utils import canonicalize_name
-from tomlkit.exceptions import TOMLKitError
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.commands.build import add_build
 from hatch_lambda.commands.lock import add_lock
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.platform.runtimes import Runtime, runtime_named
-from hatch_lambda.runtime.handler_name import HANDLER_SETTING, parse_handler
+from hatch_lambda.runtime.environment import (
+    DEFAULT_REGION,
+    caller_credentials,
+    caller_region,
+    configured_environment,
+    read_env_file,
+)
+from hatch_lambda.runtime.freshness import edited_since
+from hatch_lambda.runtime.handler_name import HANDLER_SETTING, parse_handler, parse_handlers
 from hatch_lambda.runtime.local_lambda import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_TIMEOUT_SECONDS,
-    RUNTIME_PROVIDED_MODULES,
     Invocation,
     LocalFunction,
     can_run_here,
     invoke_handler,
 )
+from hatch_lambda.runtime.runtime_sdk import configured_runtime_sdk
+from hatch_lambda.runtime.target_python import emulator_variable_for
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the same parser, as a package, before 3.11
+    import tomli as tomllib
 
 EXIT_OK = 0
 EXIT_FUNCTION_ERROR = 1
@@ -103,7 +118,11 @@ def _add_invoke(commands: Any) -> None:
         "--event", metavar="FILE|-", help="the event: a JSON file, or - for standard input (default: {})"
     )
     invoke.add_argument(
-        "--handler", help=f"module.function to call (default: {HANDLER_SETTING} in pyproject.toml)"
+        "--handler",
+        help=(
+            f"module.function to call (default: {HANDLER_SETTING} in pyproject.toml; required when it "
+            "lists several)"
+        ),
     )
     invoke.add_argument(
         "--project", default=".", metavar="DIR", help="the project's directory (default: the current one)"
@@ -134,7 +153,27 @@ def _add_invoke(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="an environment variable of the function's configuration (repeatable)",
+        help=(
+            "an environment variable of the function's configuration (repeatable); wins over "
+            "--env-file and [tool.hatch.build.targets.lambda.environment]"
+        ),
+    )
+    invoke.add_argument(
+        "--env-file",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a dotenv file of the function's variables (NAME=value lines; repeatable, later files win)",
+    )
+    invoke.add_argument(
+        "--aws-credentials",
+        action="store_true",
+        help=(
+            "give the function your own AWS credentials and region (from the environment, or boto3's "
+            "profiles), as Lambda gives it its role's; default: a placeholder key pair, so SDK calls "
+            "fail fast instead of reaching AWS"
+        ),
     )
     invoke.set_defaults(run=_run_invoke)
 
@@ -168,11 +207,13 @@ def _run_invoke(arguments: argparse.Namespace) -> int:
     project = Path(arguments.project)
     settings = read_project_settings(project)
     handler, setting = _handler(arguments.handler, settings)
+    environment = _function_environment(settings, arguments)
     dist = Path(arguments.dist) if arguments.dist else project / settings.build_directory
     built = read_built_artifacts(dist, settings.name)
     reason = can_run_here(built.runtime, built.architecture)
     if reason is not None:
         raise UsageError(f"Cannot run {built.runtime.name} {built.architecture} on this machine: {reason}.")
+    credentials = caller_credentials(os.environ) if arguments.aws_credentials else None
     function = LocalFunction(
         handler,
         built.runtime,
@@ -181,31 +222,62 @@ def _run_invoke(arguments: argparse.Namespace) -> int:
         function_name=built.project_name,
         memory_mb=arguments.memory,
         timeout_seconds=arguments.timeout,
-        environment=dict(arguments.env),
+        environment=environment,
         handler_setting=setting,
+        architecture=built.architecture,
+        runtime_sdk=settings.runtime_sdk,
+        project_root=project,
+        region=caller_region(os.environ) if arguments.aws_credentials else DEFAULT_REGION,
+        credentials=credentials,
     )
     event = read_event(arguments.event)
+    _warn_if_stale(project, built, settings.build_directory)
     sys.stdout.flush()
     sys.stderr.flush()
     # The handler's own output is the function's log: keep it off standard output, which carries
     # only the response, so `hatch-lambda invoke | jq` works.
     invocation = invoke_handler(function, event, handler_stdout=_standard_error_descriptor())
+    if invocation.emulated:
+        variable = emulator_variable_for(built.runtime, built.architecture)
+        print(f"note: the handler ran under emulation, with `{variable}`", file=sys.stderr)
     return _print_outcome(invocation, arguments.memory)
 
 
 def _handler(option: str | None, settings: ProjectSettings) -> tuple[str, str]:
     """The handler and the setting it came from; validated, so a bad one stops before any work."""
+    configured = f"{HANDLER_SETTING} in pyproject.toml"
     if option is not None:
-        handler, setting = option, "`--handler`"
-    elif isinstance(settings.target.get("handler"), str):
-        handler, setting = settings.target["handler"], f"{HANDLER_SETTING} in pyproject.toml"
-    else:
-        raise UsageError(
-            "No handler to call: pass `--handler my_app.lambda_function.lambda_handler`, or set "
-            f"{HANDLER_SETTING} in pyproject.toml."
+        parse_handler(option, "`--handler`")
+        return option, "`--handler`"
+    if len(settings.handlers) == 1:
+        return settings.handlers[0], configured
+    if settings.handlers:
+        listed = "\n".join(f"  --handler {handler}" for handler in settings.handlers)
+        raise UsageError(f"{configured} lists {len(settings.handlers)} handlers: pick one with\n{listed}")
+    raise UsageError(
+        "No handler to call: pass `--handler my_app.lambda_function.lambda_handler`, or set "
+        f"{HANDLER_SETTING} in pyproject.toml."
+    )
+
+
+def _function_environment(settings: ProjectSettings, arguments: argparse.Namespace) -> dict[str, str]:
+    """The function's configured variables: pyproject.toml's, then each --env-file, then each --env."""
+    environment = dict(settings.environment)
+    for path in arguments.env_file:
+        environment.update(read_env_file(path))
+    environment.update(dict(arguments.env))
+    return environment
+
+
+def _warn_if_stale(project: Path, built: BuiltArtifacts, build_directory: str) -> None:
+    edited = edited_since(project, built.source_zip, skip=[project / build_directory, built.manifest.parent])
+    if edited:
+        more = f" and {len(edited) - 1} more" if len(edited) > 1 else ""
+        print(
+            f"note: {edited[0].relative_to(project)}{more} changed after {built.source_zip.name} was built; "
+            "this runs what was built: rebuild with `hatch build -t lambda` to run your edits.",
+            file=sys.stderr,
         )
-    parse_handler(handler, setting)
-    return handler, setting
 
 
 def _standard_error_descriptor() -> int | None:
@@ -225,12 +297,6 @@ def _print_outcome(invocation: Invocation, memory_mb: int) -> int:
     print(f"END RequestId: {invocation.request_id}", file=sys.stderr)
     print(_report_line(invocation, memory_mb), file=sys.stderr)
     if error is not None:
-        if invocation.missing_module in RUNTIME_PROVIDED_MODULES:
-            print(
-                f"note: `{invocation.missing_module}` comes with Lambda's runtime, which is not on this "
-                "machine: add it to `project.dependencies` to run the handler locally.",
-                file=sys.stderr,
-            )
         print(json.dumps(error))
         return EXIT_FUNCTION_ERROR
     _write_response(invocation.response or b"")
@@ -344,21 +410,42 @@ class ProjectSettings:
     name: str | None
     target: dict[str, Any]
     build_directory: str
+    handlers: list[str]
+    environment: dict[str, str]
+    runtime_sdk: str
 
 
 def read_project_settings(project: Path) -> ProjectSettings:
+    """The settings, validated as the build validates them; read with tomllib, like hatchling."""
     path = project / "pyproject.toml"
     if not path.is_file():
-        return ProjectSettings(None, {}, "dist")
+        return ProjectSettings(None, {}, "dist", [], {}, configured_runtime_sdk(None, ""))
     try:
-        document = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, TOMLKitError) as error:
-        raise UsageError(f"Cannot read {path}: {error}. Fix it, or pass `--handler` and `--dist`.") from error
+        with path.open("rb") as stream:
+            document = tomllib.load(stream)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(
+            f"Cannot read {path}: {error}. Fix it: `hatch build` cannot read it either."
+        ) from error
     name = document.get("project", {}).get("name")
     build = document.get("tool", {}).get("hatch", {}).get("build", {})
     target = build.get("targets", {}).get("lambda", {})
     directory = target.get("directory") or build.get("directory") or "dist"
-    return ProjectSettings(name if isinstance(name, str) else None, target, str(directory))
+    field = "`tool.hatch.build.targets.lambda.{}` in pyproject.toml".format
+    try:
+        handlers = parse_handlers(target.get("handler", []), field("handler"))
+        environment = configured_environment(target.get("environment", {}), field("environment"))
+        runtime_sdk = configured_runtime_sdk(target.get("runtime-sdk"), field("runtime-sdk"))
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    return ProjectSettings(
+        name if isinstance(name, str) else None,
+        target,
+        str(directory),
+        handlers,
+        environment,
+        runtime_sdk,
+    )
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,13 @@ def hatch_environment(tmp_path: Path, plugin_wheel_directory: Path, layer_cache:
         HATCH_LAMBDA_CACHE_DIR=str(layer_cache),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )
+
+
+@pytest.fixture
+def offline_runtime_sdk(monkeypatch: pytest.MonkeyPatch, offline_environment: dict[str, str]) -> None:
+    """This process's uv sees only the wheelhouse and this test's caches, for handler checks and
+    invokes run in-process: the runtime SDK they install is the wheelhouse's small fake boto3."""
+    for name in ("UV_FIND_LINKS", "UV_OFFLINE", "UV_CACHE_DIR", "HATCH_LAMBDA_CACHE_DIR"):
+        monkeypatch.setenv(name, offline_environment[name])
+    for name in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)

@@ -79,6 +79,22 @@ def run_in(
     )
 
 
+def run_invoke(
+    project: Path, *arguments: str, environment: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`hatch-lambda invoke ARGUMENTS` in `project`, through the installed console script."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "hatch-lambda"), "invoke", *arguments],
+        cwd=project,
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
 def output_of(completed: subprocess.CompletedProcess[str]) -> str:
     return completed.stdout + completed.stderr
 

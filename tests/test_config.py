@@ -88,6 +88,28 @@ def project(root, lambda_table: str, requires_python: str = ">=3.9", extra: str 
         ),
         ("handler = 3", "Field `tool.hatch.build.targets.lambda.handler` must be a string"),
         (
+            'handler = ["conf_app.api.handler", 3]',
+            "Field `tool.hatch.build.targets.lambda.handler` must be a string, `package.module.function`, "
+            "or an array of them",
+        ),
+        (
+            'handler = ["conf_app.api.handler", "conf_app.api.handler"]',
+            "Field `tool.hatch.build.targets.lambda.handler` names conf_app.api.handler more than once",
+        ),
+        (
+            "environment = { TABLE_NAME = 1 }",
+            "Field `tool.hatch.build.targets.lambda.environment` must be a table of strings",
+        ),
+        (
+            'environment = { AWS_REGION = "eu-west-1", TABLE_NAME = "orders" }',
+            "Field `tool.hatch.build.targets.lambda.environment` sets AWS_REGION, which Lambda reserves",
+        ),
+        (
+            'runtime-sdk = "requests==2.32.0"',
+            "Field `tool.hatch.build.targets.lambda.runtime-sdk`: `requests==2.32.0` must name boto3",
+        ),
+        ("runtime-sdk = 1", "Field `tool.hatch.build.targets.lambda.runtime-sdk` must be a string"),
+        (
             'packages = ["conf_app"]',
             "Field `tool.hatch.build.targets.lambda.packages` has no effect: the source zip holds exactly "
             "what the project's wheel holds. Set `tool.hatch.build.targets.wheel.packages` instead.",

@@ -14,8 +14,9 @@ import pytest
 
 from hatch_lambda.errors import BadHandlerError, HandlerCheckError
 from hatch_lambda.platform.runtimes import Runtime, runtime_named
-from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
-from tests.helpers import output_of, require_cpython, run_hatchling, write_project
+from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler, check_handlers
+from tests.helpers import find_cpython, output_of, require_cpython, run_hatchling, write_project
+from tests.wheelfactory import FAKE_BOTO3_VERSION
 
 PYTHON312 = runtime_named("python3.12")
 GOOD_HANDLER = """\
@@ -25,6 +26,11 @@ import hlfix_pure
 def lambda_handler(event, context):
     return {"said": hlfix_pure.shout(event["text"])}
 """
+
+
+@pytest.fixture(autouse=True)
+def _offline(offline_runtime_sdk: None) -> None:
+    """Every check here installs the wheelhouse's fake boto3 as Lambda's runtime SDK."""
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +51,7 @@ def build(
     modules: dict[str, str],
     lambda_table: str = "",
     runtime: str = "python3.12",
+    dependencies: str = '"hlfix-pure"',
 ) -> tuple[Path, Path]:
     """Build `checked_app` (its `modules` inside the package) for `runtime`; its source and layer zips."""
     files = {f"checked_app/{name}.py": source for name, source in modules.items()}
@@ -55,7 +62,7 @@ def build(
                 [project]
                 name = "checked-app"
                 version = "1.0"
-                dependencies = ["hlfix-pure"]
+                dependencies = [{dependencies}]
 
                 [tool.hatch.build.targets.wheel]
                 packages = ["checked_app"]
@@ -231,7 +238,9 @@ def test_a_dependency_missing_from_the_layer_fails(tmp_path, offline_environment
 
     assert 'File "/var/task/checked_app/needs_extra.py", line 2, in <module>' in error.traceback_text
     assert "ModuleNotFoundError: No module named 'hlfix_extra'" in error.traceback_text
-    assert "`hlfix_extra` is imported but is in neither the source zip nor the layer" in str(error)
+    assert "`hlfix_extra` is imported but is in neither the source zip, nor the layer, nor Lambda's" in (
+        str(error)
+    )
 
 
 def test_the_host_site_packages_are_not_on_the_path(tmp_path, offline_environment, python312):
@@ -272,8 +281,8 @@ def test_the_sdk_bundled_with_the_runtime_may_be_imported_without_shipping_it(
     tmp_path, offline_environment, python312
 ):
     module = (
-        "import boto3\nfrom botocore.exceptions import ClientError\n\nTABLE = boto3.resource('dynamodb')"
-        ".Table('orders')\n\n\nclass OrderMissing(ClientError):\n    pass\n\n\n"
+        "import boto3\nfrom botocore.exceptions import ClientError\n\nDYNAMODB = boto3.client('dynamodb')"
+        "\n\n\nclass OrderMissing(ClientError):\n    pass\n\n\n"
         "def handler(event, context):\n    pass\n"
     )
     zips = build(tmp_path / "app", offline_environment, {"uses_sdk": module})
@@ -281,6 +290,93 @@ def test_the_sdk_bundled_with_the_runtime_may_be_imported_without_shipping_it(
     checked = check_handler(function("checked_app.uses_sdk.handler", zips), python=python312)
 
     assert checked.runtime_provided == ("boto3", "botocore")
+    assert checked.runtime_sdk_versions["boto3"] == FAKE_BOTO3_VERSION
+    assert (
+        "imported from Lambda's runtime SDK (boto3 0.0.1), not from the zips: boto3, botocore"
+        in (checked.report_lines()[1])
+    )
+
+
+def test_the_sdk_in_the_layer_wins_over_the_runtimes(tmp_path, offline_environment, python312):
+    # Not excluded, boto3 ships in the layer: Lambda imports it from /opt/python, not its own.
+    module = "import boto3\n\nSQS = boto3.client('sqs')\n\n\ndef handler(event, context):\n    pass\n"
+    zips = build(
+        tmp_path / "app", offline_environment, {"uses_sdk": module}, dependencies='"hlfix-pure", "boto3"'
+    )
+
+    checked = check_handler(function("checked_app.uses_sdk.handler", zips), python=python312)
+
+    assert checked.runtime_provided == ()
+    assert len(checked.report_lines()) == 1
+
+
+def test_a_module_neither_the_zips_nor_the_runtime_provide_fails_by_name(
+    tmp_path, offline_environment, python312
+):
+    # requests is not in Lambda's runtime (botocore vendors nothing importable as `requests`).
+    module = "import boto3\nimport requests\n\n\ndef handler(event, context):\n    pass\n"
+    zips = build(tmp_path / "app", offline_environment, {"uses_requests": module})
+
+    error = check_fails("checked_app.uses_requests.handler", zips, python312)
+
+    assert "ModuleNotFoundError: No module named 'requests'" in error.traceback_text
+    assert "`requests` is imported but is in neither the source zip, nor the layer, nor Lambda's runtime" in (
+        str(error)
+    )
+
+
+CONFIGURED = """\
+import os
+
+import boto3
+
+TABLE_NAME = os.environ["TABLE_NAME"]
+STAGE = os.environ["STAGE"]
+DYNAMODB = boto3.client("dynamodb")
+
+
+def handler(event, context):
+    return {"table": TABLE_NAME}
+"""
+
+
+def test_code_run_at_import_sees_the_functions_environment(tmp_path, offline_environment, python312):
+    zips = build(tmp_path / "app", offline_environment, {"configured": CONFIGURED})
+    configured = LocalFunction(
+        "checked_app.configured.handler",
+        PYTHON312,
+        *zips,
+        environment={"TABLE_NAME": "orders", "STAGE": "prod"},
+    )
+
+    check_handler(configured, python=python312)
+    error = check_fails("checked_app.configured.handler", zips, python312)
+
+    assert "KeyError: 'TABLE_NAME'" in error.traceback_text
+    assert "`tool.hatch.build.targets.lambda.environment`" in error.advice
+
+
+def test_several_handlers_are_each_checked_in_a_fresh_interpreter(tmp_path, offline_environment, python312):
+    # `first` leaves a mark in the process that `second` must not see: each is its own function.
+    first = "import builtins\n\nbuiltins.FIRST_WAS_HERE = True\n\n\ndef handler(event, context):\n    pass\n"
+    second = (
+        "import builtins\n\nassert not hasattr(builtins, 'FIRST_WAS_HERE')\n\n\n"
+        "def handler(event, context):\n    pass\n"
+    )
+    zips = build(tmp_path / "app", offline_environment, {"first": first, "second": second})
+    handlers = ["checked_app.first.handler", "checked_app.second.handler"]
+
+    checks = check_handlers(function(handlers[0], zips), handlers, python=python312)
+
+    assert [check.handler for check in checks] == handlers
+    assert [check.report_lines()[0].split(":")[0] for check in checks] == [
+        f"Checked handler {handler}" for handler in handlers
+    ]
+    with pytest.raises(HandlerCheckError) as raised:
+        check_handlers(
+            function(handlers[0], zips), [*handlers, "checked_app.first.missing"], python=python312
+        )
+    assert raised.value.handler == "checked_app.first.missing"
 
 
 @pytest.mark.parametrize(
@@ -310,7 +406,10 @@ def test_this_x86_64_host_runs_python312_x86_64(python312):
     assert can_run_here(PYTHON312, "x86_64") is None
 
 
-def test_an_arm64_target_is_not_run_on_this_x86_64_host(tmp_path, offline_environment, python312):
+def test_an_arm64_target_is_not_run_on_this_x86_64_host(
+    tmp_path, offline_environment, python312, monkeypatch
+):
+    monkeypatch.delenv("HATCH_LAMBDA_PYTHON_3_12_ARM64", raising=False)
     build(tmp_path / "app", offline_environment, {"lambda_function": GOOD_HANDLER}, 'architecture = "arm64"')
     manifest = json.loads((tmp_path / "app" / "dist" / "checked_app-1.0-lambda.json").read_text())
     runtime = runtime_named(manifest["runtime"])
@@ -318,7 +417,9 @@ def test_an_arm64_target_is_not_run_on_this_x86_64_host(tmp_path, offline_enviro
 
     reason = can_run_here(runtime, manifest["architecture"])
 
-    assert reason == "this machine is x86_64 and the target is arm64 (aarch64)"
+    assert reason is not None
+    assert reason.startswith("this machine is x86_64 and the target is arm64 (aarch64); set ")
+    assert "`HATCH_LAMBDA_PYTHON_3_12_ARM64`" in reason
 
 
 def test_a_runtime_without_an_interpreter_here_is_not_run(tmp_path, monkeypatch, python312):

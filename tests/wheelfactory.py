@@ -361,7 +361,7 @@ def standard_wheelhouse(directory: Path) -> Path:
             files={"hlfix_maconly/__init__.py": ""},
         ),
     ]
-    specs += [*_marker_wheels(), *_sdk_like_wheels(), _heavy_wheel()]
+    specs += [*_marker_wheels(), *_sdk_like_wheels(), _heavy_wheel(), *fake_runtime_sdk_wheels()]
     # 1.0 loads on glibc 2.17 and up; 2.0 needs glibc 2.28, so it is right for python3.12+ only.
     for python in ("cp39", "cp310", "cp311", "cp312", "cp313", "cp314"):
         for machine in ("x86_64", "aarch64"):
@@ -381,6 +381,72 @@ def standard_wheelhouse(directory: Path) -> Path:
     write_sdist("hlfix-fromsource", "1.0", directory)
     write_sdist("hlfix-nativesource", "1.0", directory, native=True)
     return directory
+
+
+FAKE_BOTO3_VERSION = "0.0.1"
+
+_FAKE_BOTOCORE_SESSION = """\
+import os
+
+from botocore.exceptions import NoCredentialsError, NoRegionError
+
+
+class _Meta:
+    def __init__(self, service_name, region_name):
+        self.service_model = service_name
+        self.region_name = region_name
+
+
+class Client:
+    def __init__(self, service_name, region_name, access_key):
+        self.meta = _Meta(service_name, region_name)
+        self.access_key = access_key
+
+
+class Session:
+    def create_client(self, service_name, region_name=None, **_options):
+        region = region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise NoRegionError()
+        access_key = os.environ.get("AWS_ACCESS_KEY_ID")
+        if not access_key:
+            raise NoCredentialsError()
+        return Client(service_name, region, access_key)
+"""
+
+
+def fake_runtime_sdk_wheels() -> list[WheelSpec]:
+    """A tiny boto3 and botocore with the calls the fixtures make (`boto3.client(...).meta.region_name`):
+    what the handler check installs as Lambda's runtime SDK when the suite runs offline. The real
+    ones come from the package index in the network-marked tests."""
+    return [
+        WheelSpec(
+            "boto3",
+            FAKE_BOTO3_VERSION,
+            files={
+                "boto3/__init__.py": (
+                    f"__version__ = {FAKE_BOTO3_VERSION!r}\n\nfrom botocore.session import Session\n\n\n"
+                    "def client(service_name, region_name=None, **options):\n"
+                    "    return Session().create_client(service_name, region_name, **options)\n"
+                ),
+            },
+            requires=[f"botocore=={FAKE_BOTO3_VERSION}"],
+        ),
+        WheelSpec(
+            "botocore",
+            FAKE_BOTO3_VERSION,
+            files={
+                "botocore/__init__.py": f"__version__ = {FAKE_BOTO3_VERSION!r}\n",
+                "botocore/exceptions.py": (
+                    "class BotoCoreError(Exception):\n    pass\n\n\n"
+                    "class NoRegionError(BotoCoreError):\n    pass\n\n\n"
+                    "class NoCredentialsError(BotoCoreError):\n    pass\n\n\n"
+                    "class ClientError(Exception):\n    pass\n"
+                ),
+                "botocore/session.py": _FAKE_BOTOCORE_SESSION,
+            },
+        ),
+    ]
 
 
 def _pure(name: str, requires: list[str] | None = None) -> WheelSpec:

@@ -125,6 +125,7 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
             _ = config.slim, config.slim_exclude, config.compile_bytecode, config.other_layers_size
             _ = config.handler, config.path_dependencies, config.lock_disabled
+            _ = config.handlers, config.environment, config.runtime_sdk
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise

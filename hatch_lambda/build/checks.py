@@ -9,7 +9,7 @@ from hatch_lambda.build.target import Target
 from hatch_lambda.errors import PlatformProofError
 from hatch_lambda.platform.limits import check_unzipped_total
 from hatch_lambda.platform.proof import ProofResult
-from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler
+from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handlers
 
 
 def prove_loadable(target: Target, artifact: str, proof: ProofResult) -> None:
@@ -36,30 +36,31 @@ def check_release_size(target: Target, *, source: int | None, layer: int | None)
 def check_release_handler(
     target: Target, source_zip: Path | None, layer_zip: Path | None, *, unpaired: str | None
 ) -> HandlerCheckRecord:
-    """Import the handler from the pair of zips this build commits, as Lambda would; once per build.
+    """Import each handler from the pair of zips this build commits, as Lambda would; once per build.
 
     `unpaired` says why the zips in hand do not make a release (one missing, or built from other
     inputs): then there is nothing meaningful to import from, and the check is skipped with that reason.
     """
     config = target.config
-    if config.handler is None:
+    if not config.handlers:
         return HandlerCheckRecord(CHECK_NOT_ASKED)
-    handlers = (config.handler,)
+    handlers = tuple(config.handlers)
     reason = unpaired or can_run_here(config.runtime, config.architecture)
     if reason is not None or source_zip is None:
         target.reporter.display_info(f"Skipped the handler check: {reason}")
         return HandlerCheckRecord(CHECK_SKIPPED, handlers, reason)
-    checked = check_handler(
-        LocalFunction(
-            config.handler, config.runtime, source_zip, layer_zip, function_name=target.project_name
-        )
+    function = LocalFunction(
+        handlers[0],
+        config.runtime,
+        source_zip,
+        layer_zip,
+        function_name=target.project_name,
+        environment=config.environment,
+        architecture=config.architecture,
+        runtime_sdk=config.runtime_sdk,
+        project_root=target.root,
     )
-    target.reporter.display_info(
-        f"Checked handler {checked.handler}: it imports from the zips and takes (event, context) "
-        f"on CPython {config.runtime.python_version_text} ({checked.seconds:.2f}s)"
-    )
-    if checked.runtime_provided:
-        target.reporter.display_info(
-            "Left to the Lambda runtime, not checked: " + ", ".join(checked.runtime_provided)
-        )
+    for checked in check_handlers(function, list(handlers)):
+        for line in checked.report_lines():
+            target.reporter.display_info(line)
     return HandlerCheckRecord(CHECK_PASSED, handlers)

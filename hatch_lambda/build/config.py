@@ -20,7 +20,9 @@ from hatch_lambda.files.record import ZipDateTime, zip_date_time
 from hatch_lambda.layer.locks import lock_kind, unknown_lock_advice
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
-from hatch_lambda.runtime.handler_name import parse_handler
+from hatch_lambda.runtime.environment import configured_environment
+from hatch_lambda.runtime.handler_name import parse_handlers
+from hatch_lambda.runtime.runtime_sdk import configured_runtime_sdk
 
 _T = TypeVar("_T")
 
@@ -31,6 +33,7 @@ OWN_OPTIONS = (
     "architecture",
     "compile-bytecode",
     "dependency-groups",
+    "environment",
     "exclude-packages",
     "extras",
     "handler",
@@ -40,6 +43,7 @@ OWN_OPTIONS = (
     "other-layers-size",
     "path-dependencies",
     "runtime",
+    "runtime-sdk",
     "slim",
     "slim-exclude",
 )
@@ -311,15 +315,25 @@ class LambdaBuilderConfig(BuilderConfig):
         return value
 
     @cached_property
-    def handler(self) -> str | None:
-        value = self.target_config.get("handler")
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            message = f"Field {self._field('handler')} must be a string, `package.module.function`"
-            raise TypeError(message)
+    def handlers(self) -> list[str]:
+        """Every function's handler in the source zip: `handler` is one string or an array of them."""
         # The one rule for handler strings, the one the build-time check and `invoke` apply too.
-        return parse_handler(value, self._field("handler")).text
+        return parse_handlers(self.target_config.get("handler", []), self._field("handler"))
+
+    @cached_property
+    def handler(self) -> str | None:
+        """The first handler, for code that serves one function."""
+        return self.handlers[0] if self.handlers else None
+
+    @cached_property
+    def environment(self) -> dict[str, str]:
+        """The function's environment variables, as its Lambda configuration sets them."""
+        return configured_environment(self.target_config.get("environment", {}), self._field("environment"))
+
+    @cached_property
+    def runtime_sdk(self) -> str:
+        """The boto3 requirement standing in for the one Lambda's runtime carries."""
+        return configured_runtime_sdk(self.target_config.get("runtime-sdk"), self._field("runtime-sdk"))
 
     @cached_property
     def layout(self) -> str:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import json
 import logging
 import os
@@ -23,7 +20,7 @@ import threading
 import time
 import traceback
 import types
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, NoReturn, TypedDict
 
 _INIT_STARTED = time.monotonic()
@@ -54,7 +51,7 @@ class _Request(TypedDict):
     handler: str
     sys_path: list[str]
     read_only: list[str]
-    runtime_provided: list[str]
+    runtime_sdk: str | None  # the directory of Lambda's own boto3, last on the function's path
     event: str  # the event's JSON file
     result: str  # where the report goes
     request_id: str
@@ -77,7 +74,7 @@ class _Report(_Outcome, total=False):
     traceback: str
     errno: int
     missing_module: str
-    # A check: the modules of Lambda's runtime that stood in for ones the zips lack.
+    # A check: the top-level modules imported from Lambda's runtime SDK, not from the zips.
     runtime_provided: list[str]
     # An invocation: the response (JSON text, or the hex of the bytes returned) and what it cost.
     response: str
@@ -168,55 +165,6 @@ def _forbid_writes_under(roots: Iterable[str]) -> None:
                 refuse(arguments[index])
 
     sys.addaudithook(hook)
-
-
-class _StubType(type):
-    """A stand-in for anything of Lambda's bundled SDK: every attribute and call gives another one."""
-
-    def __getattr__(cls, name: str) -> _StubType:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _stub(cls.__module__, name)
-
-    def __call__(cls, *arguments: object, **keywords: object) -> _StubType:
-        return cls
-
-
-def _stub(module: str, name: str) -> _StubType:
-    # An exception class, so that `except botocore.exceptions.ClientError:` still compiles and runs.
-    return _StubType(name, (Exception,), {"__module__": module})
-
-
-class _StubModule(types.ModuleType):
-    def __getattr__(self, name: str) -> _StubType:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _stub(self.__name__, name)
-
-
-class _RuntimeProvided(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Last on `sys.meta_path`, like the runtime's own paths last on `sys.path`."""
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self.names = set(names)
-        # The top-level names something imported: each stood in for a module the zips lack.
-        self.used: set[str] = set()
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None = None,
-        target: types.ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname.partition(".")[0] not in self.names:
-            return None
-        return importlib.util.spec_from_loader(fullname, self, is_package=True)
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> _StubModule:
-        return _StubModule(spec.name)
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        self.used.add(module.__name__.partition(".")[0])
 
 
 def _load(handler: str) -> Callable[[Any, LambdaContext], object]:
@@ -349,13 +297,50 @@ def _setup_logging(request_id: str) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def _json_default(value: object) -> int | float:
-    """awslambdaric's marshaller: a `Decimal` (as boto3 reads DynamoDB numbers) becomes a number."""
-    import decimal  # noqa: PLC0415 - only for a response json cannot encode: ~10 ms to import on 3.9
+# awslambdaric 4.2.2 (`lambda_runtime_marshaller.Encoder`) encodes with simplejson: ensure_ascii
+# off only for these runtimes, NaN allowed, a Decimal as its exact text (`Decimal("1.10")` → 1.10,
+# a NaN one as NaN), a namedtuple as an object (simplejson's `namedtuple_as_object`), and only
+# `bytes` passed through unencoded. The standard library's json does the rest identically.
+_UNESCAPED_RUNTIMES = {
+    "AWS_Lambda_python3.12",
+    "AWS_Lambda_python3.13",
+    "AWS_Lambda_python3.14",
+    "AWS_Lambda_python3.15",
+}
 
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+def _encode(response: object) -> str:
+    import decimal  # noqa: PLC0415 - only once the handler returned: ~10 ms to import on 3.9
+
+    raw_texts: list[str] = []
+    marker = "hatch-lambda-raw-json-" + os.urandom(8).hex() + "-"
+
+    def default(value: object) -> object:
+        if isinstance(value, decimal.Decimal):
+            if value.is_nan():
+                return float("nan")
+            raw_texts.append(str(value))
+            return f"{marker}{len(raw_texts) - 1}"
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    ensure_ascii = os.environ.get("AWS_EXECUTION_ENV") not in _UNESCAPED_RUNTIMES
+    text = json.dumps(_as_simplejson_sees(response), default=default, ensure_ascii=ensure_ascii)
+    if not raw_texts:
+        return text
+    import re  # noqa: PLC0415 - only for a response holding a Decimal
+
+    return re.sub(f'"{marker}(\\d+)"', lambda found: raw_texts[int(found[1])], text)
+
+
+def _as_simplejson_sees(value: object) -> object:
+    """Namedtuples as objects, everything else unchanged (containers rebuilt only where needed)."""
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {key: _as_simplejson_sees(item) for key, item in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_simplejson_sees(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_simplejson_sees(item) for key, item in value.items()}
+    return value
 
 
 def _max_memory_mb() -> int | None:
@@ -393,7 +378,7 @@ def _invoke(function: Callable[[Any, LambdaContext], object], request: _Request,
 
 def _handler_error(error: BaseException, request_id: str) -> _Report:
     if isinstance(error, SystemExit):
-        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {error.code}"
+        message = f"Runtime exited with error: exit status {error.code}"  # `local_lambda` adds the id
         return _report("Runtime.ExitError", message, "handler", error)
     stack = traceback.format_list(_user_frames(error))
     missing = error.name if isinstance(error, ModuleNotFoundError) else None
@@ -401,11 +386,11 @@ def _handler_error(error: BaseException, request_id: str) -> _Report:
 
 
 def _marshal(response: object) -> _Report:
-    if isinstance(response, (bytes, bytearray)):
-        return {"ok": True, "response_hex": bytes(response).hex()}
+    if isinstance(response, bytes):  # exactly bytes: a bytearray is encoded, and fails, like Lambda's
+        return {"ok": True, "response_hex": response.hex()}
     try:
-        return {"ok": True, "response": json.dumps(response, default=_json_default, ensure_ascii=False)}
-    except (TypeError, ValueError) as error:
+        return {"ok": True, "response": _encode(response)}
+    except Exception as error:  # awslambdaric turns any encoding failure into this
         return _report("Runtime.MarshalError", f"Unable to marshal response: {error}", "handler")
 
 
@@ -431,19 +416,29 @@ def _write_result(request: _Request, report: _Report) -> None:
         json.dump(report, stream, ensure_ascii=False)
 
 
-def _enter_lambda_environment(request: _Request) -> _RuntimeProvided:
-    """Lambda's `sys.path`, read-only code, runtime SDK and logging; the finder that stands in for the SDK."""
+def _enter_lambda_environment(request: _Request) -> None:
+    """Lambda's `sys.path` (with the runtime's SDK after the layers), read-only code, and logging."""
     script_directory = os.path.dirname(os.path.abspath(__file__))
     standard_library = [entry for entry in sys.path if entry and os.path.abspath(entry) != script_directory]
     sys.path[:] = request["sys_path"] + standard_library
     _forbid_writes_under(request["read_only"])
-    finder = _RuntimeProvided(request["runtime_provided"])
-    sys.meta_path.append(finder)
     _setup_logging(request["request_id"])
-    return finder
 
 
-def _run(request: _Request, finder: _RuntimeProvided) -> _Report:
+def _from_runtime_sdk(directory: str | None) -> list[str]:
+    """The top-level modules now imported from the runtime SDK's directory."""
+    if directory is None:
+        return []
+    prefix = os.path.realpath(directory) + os.sep
+    names = set()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and os.path.realpath(path).startswith(prefix):
+            names.add(name.partition(".")[0])
+    return sorted(names)
+
+
+def _run(request: _Request) -> _Report:
     """Lambda's init phase (importing the handler's module), then the check or the invocation."""
     try:
         function = _load(request["handler"])
@@ -455,7 +450,7 @@ def _run(request: _Request, finder: _RuntimeProvided) -> _Report:
     init_ms = (time.monotonic() - _INIT_STARTED) * 1000
     if request["mode"] == "check":
         report = _check(function, request["handler"]) or {"ok": True}
-        report["runtime_provided"] = sorted(finder.used)
+        report["runtime_provided"] = _from_runtime_sdk(request["runtime_sdk"])
         return report
     return _invoke(function, request, init_ms)
 
@@ -463,8 +458,8 @@ def _run(request: _Request, finder: _RuntimeProvided) -> _Report:
 def main() -> NoReturn:
     with open(sys.argv[1], encoding="utf-8") as stream:
         request: _Request = json.load(stream)
-    finder = _enter_lambda_environment(request)
-    report = _run(request, finder)
+    _enter_lambda_environment(request)
+    report = _run(request)
     sys.stdout.flush()
     sys.stderr.flush()
     _write_result(request, report)

@@ -38,3 +38,22 @@ def parse_handler(text: str, setting: str = HANDLER_SETTING) -> HandlerName:
     if "" in module.split("."):
         raise BadHandlerError(text, setting, f"`{module}` is not a module path (an empty part between dots)")
     return HandlerName(text, module, function)
+
+
+def parse_handlers(value: object, setting: str = HANDLER_SETTING) -> list[str]:
+    """`handler` as configured: one handler string or an array of them (one per function).
+
+    TypeError for a value of the wrong shape, `BadHandlerError` (a ValueError) for a bad string.
+    """
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
+        message = (
+            f"Field {setting} must be a string, `package.module.function`, or an array of them (one "
+            "per function the source zip serves)"
+        )
+        raise TypeError(message)
+    parsed = [parse_handler(item, setting).text for item in values]
+    repeated = sorted({item for item in parsed if parsed.count(item) > 1})
+    if repeated:
+        raise ValueError(f"Field {setting} names {', '.join(repeated)} more than once")
+    return parsed

@@ -5,22 +5,23 @@ The zips are laid out as Lambda lays them out (the source zip in a task director
 runtime's version then runs a small bootstrap with `-I -S -B -u`: no environment variables of
 Python's, no user site, no site-packages of the host, no bytecode written, unbuffered output. The
 bootstrap puts the task directory, the layer's `python/lib/python3.X/site-packages` and the layer's
-`python/` before the interpreter's standard library (Lambda's `sys.path` order), refuses writes to
+`python/`, then Lambda's own SDK (boto3, installed for the target and cached, see `runtime_sdk`),
+before the interpreter's standard library (Lambda's `sys.path` order), refuses writes to
 the read-only tree with Lambda's `EROFS` error, and either checks that the handler imports and takes
 `(event, context)` (at build time) or calls it with an event (`hatch-lambda invoke`). It reports
 through a JSON file in a separate writable directory, so whatever the handler prints reaches the
 user untouched.
 
-Only a host that can load the layer's binaries can do this: Linux on the target's machine, a glibc
-at least as new as the runtime's, and a CPython of the runtime's exact version. `can_run_here` says
-why not otherwise.
+Only a host that can load the layer's binaries can do this: Linux, a glibc at least as new as the
+runtime's, and a CPython of the runtime's exact version for the target's machine, run natively or
+under an emulator named by `HATCH_LAMBDA_PYTHON_3_X_ARM64` (see `target_python`). `can_run_here`
+says why not otherwise.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import stat
 import subprocess
@@ -28,99 +29,45 @@ import tempfile
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hatch_lambda.errors import HandlerCheckError, LambdaBuildError, UvNotFoundError
-from hatch_lambda.layer.uv import find_uv
-from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
-from hatch_lambda.platform.runtimes import Runtime, machine_of
+from hatch_lambda.errors import HandlerCheckError, LambdaBuildError
+from hatch_lambda.platform.runtimes import Runtime
+from hatch_lambda.runtime.environment import DEFAULT_REGION, LambdaPaths, lambda_variables
 from hatch_lambda.runtime.handler_name import HANDLER_SETTING, HandlerName, parse_handler
-
-# What Lambda's Python runtimes bundle in their own paths, after the function's code and layers:
-# the SDK and what it needs. A handler may import these without shipping them, so the build-time
-# check stands in a placeholder for any of them that neither zip holds.
-RUNTIME_PROVIDED_MODULES = ("boto3", "botocore", "dateutil", "jmespath", "s3transfer", "six", "urllib3")
+from hatch_lambda.runtime.runtime_sdk import DEFAULT_RUNTIME_SDK, installed_versions, runtime_sdk_directory
+from hatch_lambda.runtime.target_python import TargetPython, find_target_python
 
 # Lambda's defaults for a new function, and the ceilings of its configuration.
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_SECONDS = 3.0
 MAX_TIMEOUT_SECONDS = 900.0
-DEFAULT_REGION = "us-east-1"
 # AWS documentation's example account, for an ARN that is plainly not a real one.
 EXAMPLE_ACCOUNT = "123456789012"
 
 # Importing the handler's module is Lambda's init phase; locally the first import of a large layer
-# can be slow (a cold file cache), so the allowance is generous.
+# can be slow (a cold file cache, or an emulated interpreter), so the allowance is generous.
 INIT_ALLOWANCE_SECONDS = 120.0
 
 # Where the temporary layout's directories appear in messages: the paths Lambda would print.
 LAMBDA_PATHS = {"task": "/var/task", "opt": "/opt", "runtime": "/var/runtime"}
 
-_HOST_MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+# Failures of Lambda's init phase (importing the handler): the runtime reports them before any
+# request, so their payload's `requestId` is empty (awslambdaric 4.2.2, `bootstrap.make_error`).
+INIT_FAILURE_KINDS = frozenset({"import", "builtin", "syntax", "attribute", "init"})
 
 
 # Can this machine run the target? --------------------------------------------------------------
 
 
 def can_run_here(runtime: Runtime, architecture: str) -> str | None:
-    """None when this machine can run `runtime` on `architecture`, else the reason it cannot."""
-    mismatch = _host_mismatch(runtime, architecture)
-    if mismatch is not None:
-        return mismatch
-    if _find_python(runtime) is None:
-        return _no_python(runtime)
-    return None
-
-
-def _no_python(runtime: Runtime) -> str:
-    version = runtime.python_version_text
-    return (
-        f"no CPython {version} was found on this machine (install one with `uv python install {version}` "
-        f"or `pyenv install {version}`, or point `{environment_variable_for(runtime)}` at its executable)"
-    )
-
-
-def _host_mismatch(runtime: Runtime, architecture: str) -> str | None:
-    system = platform.system()
-    if system != "Linux":
-        return f"Lambda runs Linux and this machine runs {system}"
-    machine = platform.machine()
-    machine = _HOST_MACHINE_ALIASES.get(machine, machine)
-    wanted = machine_of(architecture)
-    if machine != wanted:
-        return f"this machine is {machine} and the target is {architecture} ({wanted})"
-    glibc = _host_glibc()
-    if glibc is None:
-        return "this machine's C library is not glibc, so the layer's manylinux binaries cannot load here"
-    if glibc < runtime.glibc:
-        return (
-            f"this machine has glibc {glibc[0]}.{glibc[1]}, older than the {runtime.glibc_text} of "
-            f"{runtime.name} ({runtime.operating_system}), so the layer's binaries may not load here"
-        )
-    return None
-
-
-def _host_glibc() -> tuple[int, int] | None:
-    try:
-        # "glibc 2.36"; packaging reads the same value for its manylinux checks.
-        name, version = (os.confstr("CS_GNU_LIBC_VERSION") or "").split()
-        major, minor = version.split(".")[:2]
-        return (int(major), int(minor)) if name == "glibc" else None
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def _find_python(runtime: Runtime) -> str | None:
-    try:
-        uv: str | None = find_uv()
-    except UvNotFoundError:
-        uv = None  # pyenv's versions and HATCH_LAMBDA_PYTHON_3_X still work without it
-    return find_runtime_python(runtime, uv)
+    """None when this machine can run `runtime` on `architecture` (natively or emulated), else why not."""
+    found = find_target_python(runtime, architecture)
+    return found if isinstance(found, str) else None
 
 
 # The function and the layout --------------------------------------------------------------------
@@ -137,10 +84,18 @@ class LocalFunction:
     function_name: str = "local-function"
     memory_mb: int = DEFAULT_MEMORY_MB
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    # Set after Lambda's own variables, so they can be overridden (a region, a table name).
+    # The function's configured variables, set after Lambda's own (so `--env` can change a region).
     environment: Mapping[str, str] = field(default_factory=dict)
     # Where `handler` came from, for the message when it is malformed.
     handler_setting: str = HANDLER_SETTING
+    architecture: str = "x86_64"
+    # The boto3 Lambda's runtime carries (`runtime-sdk`); None leaves it off the path.
+    runtime_sdk: str | None = DEFAULT_RUNTIME_SDK
+    # Where uv looks for the project's index settings when it installs the runtime SDK.
+    project_root: Path | None = None
+    region: str = DEFAULT_REGION
+    # The execution role's credentials as variables; None: a placeholder key pair.
+    credentials: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +103,8 @@ class LambdaLayout:
     """A temporary directory laid out like a Lambda execution environment."""
 
     root: Path
+    # Lambda's own SDK (boto3 ...), after the layers on sys.path like /var/runtime; shared, in the cache.
+    runtime_sdk: Path | None = None
 
     @property
     def task(self) -> Path:
@@ -166,21 +123,31 @@ class LambdaLayout:
         """Writable, outside the read-only tree: the bootstrap's request, event and result."""
         return self.root / "invocation"
 
+    @property
+    def read_only(self) -> list[Path]:
+        return [self.task, self.opt, self.runtime_dir, *([self.runtime_sdk] if self.runtime_sdk else [])]
+
     def sys_path(self, runtime: Runtime) -> list[str]:
-        """Lambda's order: function code, the layer's versioned site-packages, the layer's python/."""
-        return [str(self.task), str(self.opt / runtime.site_packages), str(self.opt / "python")]
+        """Lambda's order: function code, the layer's versioned site-packages, the layer's python/,
+        then the runtime's own SDK."""
+        paths = [str(self.task), str(self.opt / runtime.site_packages), str(self.opt / "python")]
+        return paths + ([str(self.runtime_sdk)] if self.runtime_sdk else [])
 
     def as_lambda_paths(self, text: str) -> str:
         """`text` with this layout's directories shown as Lambda's (`/var/task`, `/opt`)."""
+        if self.runtime_sdk is not None:
+            text = text.replace(str(self.runtime_sdk), LAMBDA_PATHS["runtime"])
         for name, lambda_path in LAMBDA_PATHS.items():
             text = text.replace(str(self.root / name), lambda_path)
         return text
 
 
 @contextmanager
-def lambda_layout(source_zip: Path | None, layer_zip: Path | None) -> Iterator[LambdaLayout]:
+def lambda_layout(
+    source_zip: Path | None, layer_zip: Path | None, runtime_sdk: Path | None = None
+) -> Iterator[LambdaLayout]:
     """Extract the zips like Lambda (source → task, layer → opt), read-only, removed on exit."""
-    layout = LambdaLayout(Path(tempfile.mkdtemp(prefix="hatch-lambda-run-")).resolve())
+    layout = LambdaLayout(Path(tempfile.mkdtemp(prefix="hatch-lambda-run-")).resolve(), runtime_sdk)
     try:
         for archive, directory in ((source_zip, layout.task), (layer_zip, layout.opt)):
             directory.mkdir()
@@ -198,9 +165,14 @@ def lambda_layout(source_zip: Path | None, layer_zip: Path | None) -> Iterator[L
 
 
 def _extract(archive: Path, directory: Path) -> None:
+    """Lambda keeps each entry's Unix mode: a `bin/tool` stored 0755 stays executable."""
     try:
         with zipfile.ZipFile(archive) as opened:
-            opened.extractall(directory)
+            for entry in opened.infolist():
+                written = opened.extract(entry, directory)
+                mode = stat.S_IMODE(entry.external_attr >> 16)
+                if mode and not entry.is_dir():
+                    os.chmod(written, mode | stat.S_IRUSR)
     except (OSError, zipfile.BadZipFile) as error:
         message = f"Cannot extract {archive}: {error}. Build it again with `hatch build -t lambda`."
         raise LambdaBuildError(message) from error
@@ -226,8 +198,28 @@ class HandlerCheck:
     handler: str
     python: str
     seconds: float
-    # Modules of Lambda's runtime (boto3 ...) the handler imports without shipping them: not checked.
+    # Top-level modules the handler imported from Lambda's runtime SDK rather than from the zips.
     runtime_provided: tuple[str, ...]
+    python_version: str = ""
+    emulated: bool = False
+    # What the runtime SDK directory held (boto3 → 1.40.4, ...), for the report.
+    runtime_sdk_versions: Mapping[str, str] = field(default_factory=dict)
+
+    def report_lines(self) -> list[str]:
+        """What the build prints: one `Checked handler NAME: ...` line, and what the runtime provided."""
+        how = " under emulation" if self.emulated else ""
+        lines = [
+            f"Checked handler {self.handler}: it imports from the zips and takes (event, context) on "
+            f"CPython {self.python_version}{how} ({self.seconds:.2f}s)"
+        ]
+        if self.runtime_provided:
+            boto3 = self.runtime_sdk_versions.get("boto3")
+            which = f" (boto3 {boto3})" if boto3 else ""
+            lines.append(
+                f"  imported from Lambda's runtime SDK{which}, not from the zips: "
+                + ", ".join(self.runtime_provided)
+            )
+        return lines
 
 
 @dataclass(frozen=True)
@@ -244,29 +236,57 @@ class Invocation:
     init_ms: float | None = None
     duration_ms: float | None = None
     max_memory_mb: int | None = None
+    emulated: bool = False
 
 
-def check_handler(function: LocalFunction, *, python: str | None = None) -> HandlerCheck:
-    """Import the handler from the zips like Lambda, and check it is callable with (event, context).
+def check_handler(function: LocalFunction, *, python: str | TargetPython | None = None) -> HandlerCheck:
+    """Import `function.handler` from the zips like Lambda, and check it takes (event, context)."""
+    return check_handlers(function, [function.handler], python=python)[0]
 
-    Raises `HandlerCheckError` with the child interpreter's traceback when it is not. `python` is a
-    CPython of the runtime's version; found like `can_run_here` finds it when not given.
+
+def check_handlers(
+    function: LocalFunction, handlers: Sequence[str], *, python: str | TargetPython | None = None
+) -> list[HandlerCheck]:
+    """Import each handler from the zips like Lambda, in its own fresh interpreter (each is its own
+    function on Lambda), and check it is callable with (event, context).
+
+    Raises `HandlerCheckError` for the first that is not, with the child interpreter's traceback.
+    `python` is the runtime's CPython (a path, or a `TargetPython` for an emulated one); found like
+    `can_run_here` finds it when not given. `function.handler` is ignored; its other fields apply.
     """
-    name = parse_handler(function.handler, function.handler_setting)
-    python = python or _require_python(function.runtime)
-    started = time.monotonic()
-    with lambda_layout(function.source_zip, function.layer_zip) as layout:
-        run = _run_bootstrap(function, layout, python, "check", "{}", capture=True)
-    if run.outcome is None:
-        raise HandlerCheckError(function.handler, run.failure, run.output, _CRASH_ADVICE)
-    if not run.outcome["ok"]:
-        raise _check_failure(function, name, run.outcome)
-    provided = tuple(run.outcome.get("runtime_provided", ()))
-    return HandlerCheck(function.handler, python, time.monotonic() - started, provided)
+    names = [parse_handler(handler, function.handler_setting) for handler in handlers]
+    target = _require_python(function, python)
+    sdk = _runtime_sdk(function, target)
+    checks = []
+    with lambda_layout(function.source_zip, function.layer_zip, sdk) as layout:
+        for name in names:
+            started = time.monotonic()
+            one = _replace_handler(function, name.text)
+            run = _run_bootstrap(one, layout, target, "check", "{}", capture=True)
+            if run.outcome is None:
+                raise HandlerCheckError(name.text, run.failure, run.output, _CRASH_ADVICE)
+            if not run.outcome["ok"]:
+                raise _check_failure(one, name, run.outcome)
+            checks.append(
+                HandlerCheck(
+                    name.text,
+                    " ".join(target.command) if target.emulated else target.executable,
+                    time.monotonic() - started,
+                    tuple(run.outcome.get("runtime_provided", ())),
+                    function.runtime.python_version_text,
+                    target.emulated,
+                    installed_versions(sdk) if sdk else {},
+                )
+            )
+    return checks
 
 
 def invoke_handler(
-    function: LocalFunction, event_json: str, *, python: str | None = None, handler_stdout: int | None = None
+    function: LocalFunction,
+    event_json: str,
+    *,
+    python: str | TargetPython | None = None,
+    handler_stdout: int | None = None,
 ) -> Invocation:
     """Call the handler with `event_json` and a Lambda-like context; return what Lambda would.
 
@@ -274,37 +294,75 @@ def invoke_handler(
     file descriptor; None: this process's standard output).
     """
     parse_handler(function.handler, function.handler_setting)
-    python = python or _require_python(function.runtime)
-    with lambda_layout(function.source_zip, function.layer_zip) as layout:
-        run = _run_bootstrap(function, layout, python, "invoke", event_json, stdout=handler_stdout)
+    target = _require_python(function, python)
+    sdk = _runtime_sdk(function, target)
+    with lambda_layout(function.source_zip, function.layer_zip, sdk) as layout:
+        run = _run_bootstrap(function, layout, target, "invoke", event_json, stdout=handler_stdout)
+    emulated = target.emulated
     if run.outcome is None:
-        return Invocation(
-            run.request_id, None, _error_payload(run.failure_type, run.failure, run.request_id), run.output
-        )
+        error = _error_payload({"errorType": run.failure_type, "errorMessage": run.failure}, run.request_id)
+        return Invocation(run.request_id, None, error, run.output, emulated=emulated)
     outcome = run.outcome
     if outcome["ok"]:
-        return Invocation(run.request_id, _response_bytes(outcome), None, **_timings(outcome))
-    error = _error_payload(outcome["errorType"], outcome["errorMessage"], run.request_id)
-    error["stackTrace"] = outcome.get("stackTrace", [])
+        response = _response_bytes(outcome)
+        return Invocation(run.request_id, response, None, emulated=emulated, **_timings(outcome))
     traceback_text = str(outcome.get("traceback", ""))
     missing = outcome.get("missing_module")
-    return Invocation(run.request_id, None, error, traceback_text, missing, **_timings(outcome))
+    error = _error_payload(outcome, run.request_id)
+    return Invocation(
+        run.request_id, None, error, traceback_text, missing, emulated=emulated, **_timings(outcome)
+    )
+
+
+def _replace_handler(function: LocalFunction, handler: str) -> LocalFunction:
+    import dataclasses  # noqa: PLC0415 - one use
+
+    return dataclasses.replace(function, handler=handler)
 
 
 def _timings(outcome: dict[str, Any]) -> dict[str, Any]:
     return {key: outcome.get(key) for key in ("init_ms", "duration_ms", "max_memory_mb")}
 
 
-def _require_python(runtime: Runtime) -> str:
-    python = _find_python(runtime)
-    if python is None:
-        raise LambdaBuildError(f"Cannot run the handler locally: {_no_python(runtime)}")
-    return python
+def _require_python(function: LocalFunction, python: str | TargetPython | None) -> TargetPython:
+    if isinstance(python, TargetPython):
+        return python
+    if python is not None:
+        return TargetPython((python,), emulated=False)
+    found = find_target_python(function.runtime, function.architecture)
+    if isinstance(found, str):
+        raise LambdaBuildError(f"Cannot run the handler locally: {found}")
+    return found
 
 
-def _error_payload(error_type: str, message: str, request_id: str) -> dict[str, Any]:
-    """Lambda's error response, with its keys in the runtime's order."""
-    return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": []}
+def _runtime_sdk(function: LocalFunction, target: TargetPython) -> Path | None:
+    if function.runtime_sdk is None:
+        return None
+    return runtime_sdk_directory(
+        function.runtime_sdk,
+        function.runtime,
+        function.architecture,
+        project_root=function.project_root or Path.cwd(),
+        compile_with=target.command,
+    )
+
+
+def _error_payload(outcome: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+    """The error the caller of Invoke gets, in awslambdaric 4.2.2's shape (`bootstrap.make_error`).
+
+    Failures Lambda's service reports itself (a timeout, the runtime exiting) carry only the type
+    and a message that starts with the request's id.
+    """
+    error_type, message = str(outcome["errorType"]), str(outcome["errorMessage"])
+    if error_type in ("Sandbox.Timedout", "Runtime.ExitError"):
+        return {"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"}
+    init_failure = outcome.get("kind") in INIT_FAILURE_KINDS
+    return {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": "" if init_failure else request_id,
+        "stackTrace": list(outcome.get("stackTrace") or []),
+    }
 
 
 def _response_bytes(outcome: dict[str, Any]) -> bytes:
@@ -325,7 +383,7 @@ class _BootstrapRun:
 def _run_bootstrap(
     function: LocalFunction,
     layout: LambdaLayout,
-    python: str,
+    target: TargetPython,
     mode: str,
     event_json: str,
     *,
@@ -333,13 +391,13 @@ def _run_bootstrap(
     stdout: int | None = None,
 ) -> _BootstrapRun:
     request_id = str(uuid.uuid4())
-    environment = _lambda_environment(function, layout, python)
+    environment = _lambda_environment(function, layout, target)
     request = {
         "mode": mode,
         "handler": function.handler,
         "sys_path": layout.sys_path(function.runtime),
-        "read_only": [str(layout.task), str(layout.opt), str(layout.runtime_dir)],
-        "runtime_provided": list(RUNTIME_PROVIDED_MODULES) if mode == "check" else [],
+        "read_only": [str(path) for path in layout.read_only],
+        "runtime_sdk": str(layout.runtime_sdk) if layout.runtime_sdk else None,
         "event": str(layout.scratch / "event.json"),
         "result": str(layout.scratch / "result.json"),
         "request_id": request_id,
@@ -349,9 +407,11 @@ def _run_bootstrap(
         ),
     }
     (layout.scratch / "event.json").write_text(event_json, encoding="utf-8")
+    (layout.scratch / "result.json").unlink(missing_ok=True)  # one layout serves several handlers
     request_path = layout.scratch / "request.json"
     request_path.write_text(json.dumps(request), encoding="utf-8")
-    command = [python, "-I", "-S", "-B", "-u", str(layout.runtime_dir / "bootstrap.py"), str(request_path)]
+    bootstrap = str(layout.runtime_dir / "bootstrap.py")
+    command = [*target.command, "-I", "-S", "-B", "-u", bootstrap, str(request_path)]
     limit = INIT_ALLOWANCE_SECONDS + (function.timeout_seconds + 5 if mode == "invoke" else 0)
     try:
         completed = subprocess.run(
@@ -374,7 +434,7 @@ def _run_bootstrap(
     output = layout.as_lambda_paths(completed.stdout or "")
     outcome = _read_outcome(layout)
     if outcome is None:
-        failure = f"Runtime exited with error: exit status {completed.returncode}, before reporting"
+        failure = f"Runtime exited with error: exit status {completed.returncode}"
         return _BootstrapRun(request_id, None, output, failure, "Runtime.ExitError")
     return _BootstrapRun(request_id, outcome, output)
 
@@ -401,32 +461,26 @@ def _read_outcome(layout: LambdaLayout) -> dict[str, Any] | None:
     return outcome
 
 
-def _lambda_environment(function: LocalFunction, layout: LambdaLayout, python: str) -> dict[str, str]:
-    """The variables Lambda's Python runtimes set, pointing into the layout."""
-    today = datetime.now(timezone.utc).strftime("%Y/%m/%d")
-    library_path = [str(layout.task), str(layout.task / "lib"), str(layout.opt / "lib")]
-    if os.environ.get("LD_LIBRARY_PATH"):  # what this machine's interpreter may need to start
-        library_path.insert(0, os.environ["LD_LIBRARY_PATH"])
-    environment = {
-        "_HANDLER": function.handler,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime.name}",
-        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[$LATEST]{uuid.uuid4().hex}",
-        "AWS_REGION": DEFAULT_REGION,
-        "AWS_DEFAULT_REGION": DEFAULT_REGION,
-        "LAMBDA_TASK_ROOT": str(layout.task),
-        "LAMBDA_RUNTIME_DIR": str(layout.runtime_dir),
-        "LANG": "en_US.UTF-8",
-        "TZ": ":UTC",
-        "PATH": os.pathsep.join(
-            [str(Path(python).parent), "/usr/local/bin", "/usr/bin", "/bin", str(layout.opt / "bin")]
-        ),
-        "LD_LIBRARY_PATH": os.pathsep.join(library_path),
-    }
+def _lambda_environment(
+    function: LocalFunction, layout: LambdaLayout, target: TargetPython
+) -> dict[str, str]:
+    """Lambda's variables pointing into the layout, then the function's own configuration."""
+    paths = LambdaPaths(
+        layout.task,
+        layout.opt,
+        layout.runtime_dir,
+        # An emulated interpreter's directory holds binaries this machine cannot run natively.
+        None if target.emulated else Path(target.executable).parent,
+    )
+    environment = lambda_variables(
+        handler=function.handler,
+        runtime=function.runtime,
+        function_name=function.function_name,
+        memory_mb=function.memory_mb,
+        paths=paths,
+        region=function.region,
+        credentials=function.credentials,
+    )
     environment.update(function.environment)
     return environment
 
@@ -462,8 +516,10 @@ def _advice(function: LocalFunction, name: HandlerName, outcome: dict[str, Any])
         )
     if kind == "import" and missing:
         return (
-            f"`{missing}` is imported but is in neither the source zip nor the layer: add the "
-            "distribution that provides it to `project.dependencies` (or to an extra the target builds)."
+            f"`{missing}` is imported but is in neither the source zip, nor the layer, nor Lambda's "
+            "runtime (which carries only boto3 and what it needs): add the distribution that provides "
+            "it to `project.dependencies` (or to an extra the target builds), and keep it out of "
+            "`exclude-packages`."
         )
     if outcome.get("errno") == 30:  # EROFS
         return (
@@ -487,9 +543,11 @@ _ADVICE_BY_KIND = {
         "function and run the coroutine inside it with `asyncio.run(...)`."
     ),
     "init": (
-        "Importing `{module}` raised: every cold start on Lambda would fail the same way. Code that runs "
-        "at import sees only the zips, the variables Lambda itself sets (not the function's own "
-        "configuration) and a read-only task directory."
+        "Importing `{module}` raised: every cold start on Lambda would fail the same way, unless the "
+        "function's configuration differs. Code that runs at import sees the zips, Lambda's runtime "
+        "SDK, a read-only task directory, the variables Lambda itself sets (placeholder credentials) "
+        "and those of `tool.hatch.build.targets.lambda.environment`: set there what the function's "
+        "configuration on Lambda sets."
     ),
 }
 
