@@ -20,6 +20,7 @@ from hatch_lambda.runtime.handler_name import parse_handler
 LAYOUTS = ("python", "site-packages")
 
 OWN_OPTIONS = (
+    "allow-blocked-runtime",
     "allow-sdist",
     "architecture",
     "compile-bytecode",
@@ -103,6 +104,16 @@ class LambdaBuilderConfig(BuilderConfig):
             message = f"Field {self._field('runtime')} must be one of: {', '.join(names)} (got {value!r})"
             raise ValueError(message)
         return runtime
+
+    @cached_property
+    def allow_blocked_runtime(self) -> bool:
+        """Build for a runtime past AWS's block-update date anyway (for when AWS moves the date)."""
+        return self._boolean("allow-blocked-runtime")
+
+    @property
+    def allow_blocked_runtime_hint(self) -> str:
+        """How a message names the override, for `runtimes.lifecycle_notice`."""
+        return f"{self._field('allow-blocked-runtime')} = true"
 
     @cached_property
     def architecture(self) -> str:
