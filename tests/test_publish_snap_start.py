@@ -234,3 +234,23 @@ def test_a_blocked_runtime_is_refused_before_any_call_to_aws(tmp_path, monkeypat
         publish_project(
             root, [], [{"function-name": "my-app"}], report=lambda line: None, today=lambda: date(2027, 2, 1)
         )
+
+
+def test_a_dry_run_says_it_would_turn_snap_start_on_and_publish_a_version(stubbed, tmp_path):
+    stubber, publisher, lines, _ = stubbed
+    release = release_of(tmp_path)
+    function = {"FunctionName": "my-app"}
+    stubber.add_response("get_function_configuration", configuration(), function)
+    stubber.add_client_error(
+        "get_function_configuration",
+        "ResourceNotFoundException",
+        "No alias",
+        404,
+        {**function, "Qualifier": "live"},
+    )
+
+    outcome = publisher.run(release, settings_from([{**SETTINGS, "dry-run": True}]), other_layers_size=0)
+
+    assert outcome.functions[0].snap_start == "would turn on"
+    assert "Would turn on SnapStart (ApplyOn PublishedVersions) for my-app" in lines
+    assert "  SnapStart would turn on: version (new)" in outcome.summary_lines()
