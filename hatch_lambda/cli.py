@@ -361,6 +361,12 @@ def _add_publish(commands: Any) -> None:
     publish.add_argument("--s3-prefix", help="key prefix inside the bucket")
     publish.add_argument("--alias", help="publish a version and point this alias at it")
     publish.add_argument(
+        "--snap-start",
+        action="store_true",
+        default=None,
+        help="turn on SnapStart and move the alias only once the new version's snapshot is taken",
+    )
+    publish.add_argument(
         "--dry-run", action="store_true", default=None, help="print the plan; upload and change nothing"
     )
     publish.add_argument(
@@ -381,6 +387,7 @@ def _run_publish(arguments: argparse.Namespace) -> int:
         "s3-bucket": arguments.s3_bucket,
         "s3-prefix": arguments.s3_prefix,
         "alias": arguments.alias,
+        "snap-start": arguments.snap_start,
         "dry-run": arguments.dry_run,
         "json": arguments.json,
     }

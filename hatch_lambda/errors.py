@@ -44,6 +44,14 @@ class UnsafeZipPathError(LambdaBuildError, ValueError):
         )
 
 
+class BlockedRuntimeError(LambdaBuildError):
+    """The runtime is past AWS's block-update date: nothing built for it could be deployed."""
+
+    def __init__(self, runtime: str, message: str) -> None:
+        self.runtime = runtime
+        super().__init__(message)
+
+
 class UvNotFoundError(LambdaBuildError):
     def __init__(self) -> None:
         super().__init__(

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPOSITORY, clean_environment
+from tests.helpers import REPOSITORY, TEST_TODAY, clean_environment
 from tests.publish_support import aws, moto_server  # noqa: F401 - one moto server per session
 from tests.wheelfactory import refused_wheelhouse, standard_wheelhouse
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process code (publishing, the CLI) takes the same fixed day as build subprocesses."""
+    monkeypatch.setenv("HATCH_LAMBDA_TODAY", TEST_TODAY)
 
 
 @pytest.fixture(scope="session")

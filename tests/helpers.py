@@ -45,6 +45,11 @@ def copy_fixture(name: str, destination: Path) -> Path:
     return destination
 
 
+# The day builds in tests take as today, so runtime deprecation and block messages never depend on
+# the day the suite runs: python3.9 deprecated, python3.10 blocked for creation, python3.11 supported.
+TEST_TODAY = "2026-12-01"
+
+
 def clean_environment(**overrides: str | None) -> dict[str, str]:
     """This process's environment without anything that would leak a developer's setup into a build."""
     environment = {
@@ -52,6 +57,7 @@ def clean_environment(**overrides: str | None) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("UV_", "HATCH_", "PIP_", "SOURCE_DATE_EPOCH", "VIRTUAL_ENV"))
     }
+    environment["HATCH_LAMBDA_TODAY"] = TEST_TODAY
     for key, value in overrides.items():
         if value is None:
             environment.pop(key, None)

@@ -15,7 +15,7 @@ import pytest
 from hatch_lambda.errors import BadHandlerError, HandlerCheckError
 from hatch_lambda.platform.runtimes import Runtime, runtime_named
 from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handler, check_handlers
-from tests.helpers import find_cpython, output_of, require_cpython, run_hatchling, write_project
+from tests.helpers import output_of, require_cpython, run_hatchling, write_project
 from tests.wheelfactory import FAKE_BOTO3_VERSION
 
 PYTHON312 = runtime_named("python3.12")

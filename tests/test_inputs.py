@@ -205,15 +205,63 @@ def test_pip_applies_exclusions_like_uv(tmp_path, pip_environment):
     assert set(layer_packages(root)) == {"hlfix-client", "hlfix-http"}
 
 
-@pytest.mark.parametrize(("runtime", "date"), [("python3.9", "2025-12-15"), ("python3.10", "2026-06-30")])
-def test_deprecated_runtimes_build_with_a_dated_warning(tmp_path, offline_environment, runtime, date):
+@pytest.mark.parametrize(
+    ("runtime", "said"),
+    [
+        ("python3.9", "Lambda runtime python3.9 is deprecated since 2025-12-15"),
+        ("python3.10", "Lambda runtime python3.10: creating functions on it is blocked since 2026-11-30"),
+    ],
+)
+def test_deprecated_runtimes_build_with_a_dated_warning(tmp_path, offline_environment, runtime, said):
+    """On the suite's fixed day (TEST_TODAY, 2026-12-01)."""
     root = project(tmp_path / "app", ["hlfix-native"], f'runtime = "{runtime}"\narchitecture = "arm64"')
 
     completed = run_hatchling(root, "lambda", environment=offline_environment)
 
     assert completed.returncode == 0, output_of(completed)
-    assert f"Lambda runtime {runtime} is deprecated since {date}" in output_of(completed)
+    assert said in output_of(completed)
     assert layer_packages(root)["hlfix-native"] == "1.0"
+
+
+def test_a_runtime_past_its_block_update_date_fails_unless_allowed(tmp_path, offline_environment):
+    environment = {**offline_environment, "HATCH_LAMBDA_TODAY": "2027-01-15"}
+    root = project(tmp_path / "app", ["hlfix-pure"], 'runtime = "python3.10"')
+
+    refused = run_hatchling(root, "lambda", environment=environment)
+
+    assert refused.returncode != 0
+    assert "updating them since 2027-01-15" in output_of(refused)
+    assert "`tool.hatch.build.targets.lambda.allow-blocked-runtime` = true" in output_of(refused)
+    assert not (root / "dist").exists() or not list((root / "dist").iterdir())
+
+    allowed = project(
+        tmp_path / "allowed", ["hlfix-pure"], 'runtime = "python3.10"\nallow-blocked-runtime = true'
+    )
+    completed = run_hatchling(allowed, "lambda", environment=environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    assert "Going ahead" in output_of(completed)
+
+
+def test_markers_are_decided_by_the_runtimes_patch_release(tmp_path, offline_environment):
+    """Lambda runs a 3.12 patch release past 3.12.0: `python_full_version >= "3.12.1"` holds there."""
+    root = project(tmp_path / "app", ["hlfix-patchlevel"], 'runtime = "python3.12"')
+
+    completed = run_hatchling(root, "lambda:layer", environment=offline_environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    assert set(layer_packages(root)) == {"hlfix-patchlevel", "hlfix-newpatch"}
+
+
+def test_a_kernel_marker_uv_cannot_decide_is_refused_by_name(tmp_path, offline_environment):
+    """uv takes `platform_release` as empty for another platform; Lambda's kernel is an amzn2 one."""
+    root = project(tmp_path / "app", ["hlfix-kernel"], 'runtime = "python3.12"')
+
+    completed = run_hatchling(root, "lambda:layer", environment=offline_environment)
+
+    assert completed.returncode != 0
+    assert '`hlfix-amzn; "amzn2" in platform_release`' in output_of(completed)
+    assert "platform_release" in output_of(completed)
 
 
 def test_a_pylock_installs_its_pins_without_resolving_again(tmp_path, offline_environment):

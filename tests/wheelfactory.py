@@ -489,6 +489,16 @@ def _marker_wheels() -> list[WheelSpec]:
             ],
         ),
         *(_pure(name) for name in ("hlfix-win", "hlfix-unix", "hlfix-x86only", "hlfix-armonly", "hlfix-old")),
+        # Decided by the runtime's patch release and kernel, which only the complete platform knows.
+        _pure(
+            "hlfix-patchlevel",
+            [
+                'hlfix-newpatch; python_full_version >= "3.12.1"',
+                'hlfix-oldpatch; python_full_version < "3.12.1"',
+            ],
+        ),
+        _pure("hlfix-kernel", ['hlfix-amzn; "amzn2" in platform_release']),
+        *(_pure(name) for name in ("hlfix-newpatch", "hlfix-oldpatch", "hlfix-amzn")),
     ]
 
 

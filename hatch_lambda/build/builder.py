@@ -125,15 +125,18 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
             _ = config.exclude_packages, config.allow_sdist, config.installer, config.lock
             _ = config.slim, config.slim_exclude, config.compile_bytecode, config.other_layers_size
             _ = config.handler, config.path_dependencies, config.lock_disabled
-            _ = config.handlers, config.environment, config.runtime_sdk
+            _ = config.handlers, config.environment, config.runtime_sdk, config.allow_blocked_runtime
+            warning = runtimes.enforce_lifecycle(
+                runtime,
+                runtimes.lifecycle_today(),
+                allowed=config.allow_blocked_runtime,
+                override=config.allow_blocked_runtime_hint,
+            )
         except (ValueError, TypeError) as error:
             self.app.abort(str(error))
             raise
-        if runtime.deprecated_on:
-            self.app.display_warning(
-                f"Lambda runtime {runtime.name} is deprecated since {runtime.deprecated_on}: AWS will block "
-                f"creating and then updating functions that use it. Move to {runtimes.RUNTIMES[-1].name}."
-            )
+        if warning:
+            self.app.display_warning(warning)
         return config
 
     @contextmanager

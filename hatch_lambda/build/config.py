@@ -29,6 +29,7 @@ _T = TypeVar("_T")
 LAYOUTS = ("python", "site-packages")
 
 OWN_OPTIONS = (
+    "allow-blocked-runtime",
     "allow-sdist",
     "architecture",
     "compile-bytecode",
@@ -176,6 +177,16 @@ class LambdaBuilderConfig(BuilderConfig):
             )
             raise ValueError(message)
         return runtime
+
+    @cached_property
+    def allow_blocked_runtime(self) -> bool:
+        """Build for a runtime past AWS's block-update date anyway (for when AWS moves the date)."""
+        return self._boolean("allow-blocked-runtime")
+
+    @property
+    def allow_blocked_runtime_hint(self) -> str:
+        """How a message names the override, for `runtimes.lifecycle_notice`."""
+        return f"{self._field('allow-blocked-runtime')} = true"
 
     @cached_property
     def architecture(self) -> str:

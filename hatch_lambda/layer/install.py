@@ -7,17 +7,24 @@ files that will be zipped, so that `slim-exclude` can drop what would fail it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.layer.closure import (
+    installed_metadata,
     remove_unneeded,
     walk_installed_tree,
+    walk_requirements,
 )
 from hatch_lambda.layer.locks import unmet_dependencies
 from hatch_lambda.layer.pip import install_with_pip
 from hatch_lambda.layer.request import InstallRequest, InstallSummary
 from hatch_lambda.layer.uv import install_with_uv
+from hatch_lambda.platform import runtimes
+
+_UV_EMPTY_MARKERS = re.compile(r"\bplatform_(?:release|version)\b")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ def install_layer(request: InstallRequest, installer: str, target: Path) -> Inst
         summary, removed = install_with_pip(request, target)
     else:
         summary = install_with_uv(request, target)
+        _refuse_markers_uv_decided_otherwise(request, target)
     warnings: list[str] = []
     if installer == "uv":
         warnings += _drop_excluded(request, target)
@@ -67,6 +75,29 @@ def _drop_excluded(request: InstallRequest, target: Path) -> list[str]:
         f"`exclude-packages` left out {', '.join(request.exclude_packages)}, and with them what only they "
         f"needed: {', '.join(removed)}"
     ]
+
+
+def _refuse_markers_uv_decided_otherwise(request: InstallRequest, target: Path) -> None:
+    """uv decides `platform_release` and `platform_version` markers as empty strings for a foreign
+    `--python-platform`; Lambda's kernel decides them otherwise. Whatever the runtime's own marker
+    environment requires and uv left out would be missing on Lambda."""
+    walk = walk_requirements(
+        request.requirements,
+        installed_metadata(target),
+        runtimes.marker_environment(request.runtime, request.architecture),
+        excluded=[request.project_name, *request.exclude_packages],
+    )
+    # Only markers on the kernel: every other one uv decides from its flags as Lambda would.
+    kernel_markers = [text for text in walk.missing.values() if _UV_EMPTY_MARKERS.search(text)]
+    if kernel_markers:
+        needed = ", ".join(f"`{requirement}`" for requirement in kernel_markers)
+        environment = runtimes.marker_environment(request.runtime, request.architecture)
+        raise LambdaBuildError(
+            f"uv left out what {request.describe_target()} requires: {needed}. uv evaluates "
+            "`platform_release` and `platform_version` as empty for another platform, while Lambda "
+            f"reports {environment['platform_release']!r}. Depend on the package without that marker, "
+            "or pin the layer with a lock file (`lock`) that lists it."
+        )
 
 
 def _unused_exclusions(request: InstallRequest, target: Path) -> list[str]:

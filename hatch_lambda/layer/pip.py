@@ -87,7 +87,7 @@ def _command(request: InstallRequest, target: Path, scratch: Path) -> list[str]:
         "--implementation",
         "cp",
         "--python-version",
-        runtime.python_version_text,
+        runtimes.python_full_version(runtime, request.architecture),
         "--abi",
         f"cp{runtime.python_version[0]}{runtime.python_version[1]}",
         *platforms,

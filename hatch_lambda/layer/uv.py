@@ -119,8 +119,9 @@ def _target_arguments(request: InstallRequest, scratch: Path) -> list[str]:
         # version, platform and markers come from the two flags below.
         "--python",
         request.build_python or sys.executable,
+        # The patch release Lambda runs, so `python_full_version` markers are decided as Lambda would.
         "--python-version",
-        request.runtime.python_version_text,
+        runtimes.python_full_version(request.runtime, request.architecture),
         "--python-platform",
         runtimes.uv_python_platform(request.runtime, request.architecture),
         "--only-binary",

@@ -14,13 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.errors import AwsCallError, PublishError
 from hatch_lambda.platform.limits import human
+from hatch_lambda.platform.runtimes import lifecycle_today
 from hatch_lambda.publish.plan import (
+    SNAP_START_APPLY_ON,
     AliasState,
     AttachedLayer,
     FunctionState,
@@ -32,6 +35,7 @@ from hatch_lambda.publish.plan import (
     alias_is_current,
     plan_publish,
     replace_layer,
+    runtime_lifecycle_warning,
 )
 from hatch_lambda.publish.release import Release, ZipArtifact, find_manifest, read_release
 from hatch_lambda.publish.settings import PublishSettings, read_project, settings_from
@@ -58,6 +62,7 @@ FIRST_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 20.0
 POLL_SECONDS = 2.0
 MAX_POLLS = 300  # ten minutes: far beyond the few seconds an update takes
+SNAPSHOT_PROGRESS_POLLS = 5  # a progress line every ten seconds while a SnapStart snapshot is taken
 
 
 Report = Callable[[str], None]
@@ -85,6 +90,7 @@ class FunctionResult:
     version: str | None = None
     alias_arn: str | None = None
     alias_action: str | None = None  # created, updated, unchanged, would create, would update
+    snap_start: str | None = None  # turned on, on, would turn on; None without `snap-start`
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,8 @@ class PublishOutcome:
             lines.extend(f"  layer {arn}" for arn in function.layers)
             if function.alias_action is not None:
                 lines.append(f"  alias {function.alias_action} {function.alias_arn or ''}".rstrip())
+            if function.snap_start is not None:
+                lines.append(f"  SnapStart {function.snap_start}: version {function.version or '(new)'}")
         return lines
 
 
@@ -123,13 +131,22 @@ def publish_release(
 
 
 def publish_project(
-    project: Path, locations: list[Path], tables: Sequence[Mapping[str, Any]], *, report: Report
+    project: Path,
+    locations: list[Path],
+    tables: Sequence[Mapping[str, Any]],
+    *,
+    report: Report,
+    today: Callable[[], date] = lifecycle_today,
 ) -> tuple[PublishOutcome, PublishSettings]:
     """Everything both front ends do: read the project, its manifest and settings, then publish."""
     settings = settings_from(tables)
     read = read_project(project)
     manifest = find_manifest(locations, project / read.build_directory, read.name)
     release = read_release(manifest)
+    # The build's deprecation and block messages, before any call to AWS.
+    warning = runtime_lifecycle_warning(release.runtime, today(), allowed=read.allow_blocked_runtime)
+    if warning:
+        report(f"Warning: {warning}")
     report(f"Publishing {manifest.name} ({release.runtime} {release.architecture})")
     outcome = publish_release(release, settings, other_layers_size=read.other_layers_size, report=report)
     return outcome, settings
@@ -242,6 +259,9 @@ class Publisher:
             ),
             alias=self.alias_state(name, alias) if alias is not None else None,
             handler=config.get("Handler"),
+            snap_start=str((config.get("SnapStart") or {}).get("ApplyOn", "None")),
+            ephemeral_storage_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
+            file_systems=len(config.get("FileSystemConfigs") or []),
         )
 
     def alias_state(self, name: str, alias: str) -> AliasState | None:
@@ -319,23 +339,56 @@ class Publisher:
         final = current
         if step.layer_base_arn is not None and layer_arn is not None:
             final = replace_layer(current, step.layer_base_arn, layer_arn)
+        changes: dict[str, Any] = {}
         if final != current:
+            changes["Layers"] = list(final)
+        if step.enable_snap_start:  # only when it differs: the setting is part of the next version
+            changes["SnapStart"] = {"ApplyOn": SNAP_START_APPLY_ON}
+        if changes:
             self._call(
-                f"Updating the layers of {name}",
+                f"Updating the configuration of {name}",
                 self.lambda_client.update_function_configuration,
                 FunctionName=name,
-                Layers=list(final),
+                **changes,
             )
             self.wait_until_updated(name)
-            self.report(f"Layers of {name}: {', '.join(final)}")
-        result = FunctionResult(name, state.arn, code, code_sha256, list(final), final != current)
+            if "Layers" in changes:
+                self.report(f"Layers of {name}: {', '.join(final)}")
+            if "SnapStart" in changes:
+                self.report(f"SnapStart on for {name}: its published versions are snapshotted")
+        result = FunctionResult(
+            name,
+            state.arn,
+            code,
+            code_sha256,
+            list(final),
+            final != current,
+            snap_start=("turned on" if step.enable_snap_start else "on") if step.snap_start else None,
+        )
         if step.alias is None:
             return result
-        return self.point_alias(result, step.alias, state.alias)
+        return self.point_alias(
+            result, step.alias, state.alias, snapshot=step.snap_start, republish=step.enable_snap_start
+        )
 
-    def point_alias(self, result: FunctionResult, alias: str, observed: AliasState | None) -> FunctionResult:
+    def point_alias(
+        self,
+        result: FunctionResult,
+        alias: str,
+        observed: AliasState | None,
+        *,
+        snapshot: bool = False,
+        republish: bool = False,
+    ) -> FunctionResult:
+        """Point `alias` at a version with the result's code and layers, publishing one if needed.
+
+        With `snapshot` (SnapStart) the alias moves only once the version is active, its snapshot
+        taken; `republish` says the configuration changed (SnapStart turned on), so the alias's
+        current version is not the one to keep even if its code and layers match.
+        """
         name = result.name
-        if observed is not None and alias_is_current(observed, result.code_sha256, result.layers):
+        current = observed is not None and alias_is_current(observed, result.code_sha256, result.layers)
+        if observed is not None and current and not republish:
             version, action = observed.version, "unchanged"
         else:
             published = self._call(
@@ -346,6 +399,8 @@ class Publisher:
             )
             version = str(published["Version"])
             action = "updated" if observed is not None else "created"
+            if snapshot:
+                self.wait_until_version_active(name, version)
         existing = self._call(
             f"Reading alias {alias} of {name}", self.lambda_client.get_alias, FunctionName=name, Name=alias
         )
@@ -376,6 +431,37 @@ class Publisher:
                 "alias_arn": str(pointed["AliasArn"]),
                 "alias_action": action,
             }
+        )
+
+    def wait_until_version_active(self, name: str, version: str) -> None:
+        """Wait while Lambda takes the version's SnapStart snapshot (State Pending), with progress."""
+        started = time.monotonic()
+        for poll in range(MAX_POLLS):
+            config = self._call(
+                f"Reading version {version} of {name}",
+                self.lambda_client.get_function_configuration,
+                FunctionName=name,
+                Qualifier=version,
+            )
+            state = (config or {}).get("State")
+            elapsed = time.monotonic() - started
+            if state == "Active":
+                self.report(f"Version {version} of {name} is active, its snapshot taken ({elapsed:.0f}s)")
+                return
+            if state == "Failed":
+                reason = (config or {}).get("StateReason", "no reason given")
+                code = (config or {}).get("StateReasonCode", "")
+                raise PublishError(
+                    f"Version {version} of {name} failed to become active (SnapStart snapshot): "
+                    f"{code} {reason}. The alias was not moved. Fix it (often an error during init or in "
+                    "a before-snapshot hook), then run again."
+                )
+            if poll % SNAPSHOT_PROGRESS_POLLS == 0:
+                self.report(f"Taking the SnapStart snapshot of {name} version {version}... ({elapsed:.0f}s)")
+            self.sleep(POLL_SECONDS)
+        raise PublishError(
+            f"Version {version} of {name} is still not active after {MAX_POLLS * POLL_SECONDS:g}s; the alias "
+            "was not moved: run again later."
         )
 
     def wait_until_updated(self, name: str, *, earlier: bool = False) -> None:
@@ -518,9 +604,19 @@ def dry_run_outcome(plan: PublishPlan, report: Report) -> PublishOutcome:
             )
         if final != current:
             report(f"Would set the layers of {state.name} to: {', '.join(final)}")
-        result = FunctionResult(state.name, state.arn, code, code_sha256, list(final), final != current)
+        if step.enable_snap_start:
+            report(f"Would turn on SnapStart (ApplyOn {SNAP_START_APPLY_ON}) for {state.name}")
+        result = FunctionResult(
+            state.name,
+            state.arn,
+            code,
+            code_sha256,
+            list(final),
+            final != current,
+            snap_start=("would turn on" if step.enable_snap_start else "on") if step.snap_start else None,
+        )
         if step.alias is not None:
-            if alias_is_current(state.alias, code_sha256, final):
+            if alias_is_current(state.alias, code_sha256, final) and not step.enable_snap_start:
                 action = "unchanged"
             else:
                 action = "would update" if state.alias is not None else "would create"

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
-from hatch_lambda.errors import PublishError
+from hatch_lambda.errors import BlockedRuntimeError, PublishError
+from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT, human
 from hatch_lambda.publish.release import Release, ZipArtifact
-from hatch_lambda.publish.settings import PublishSettings
+from hatch_lambda.publish.settings import ALLOW_BLOCKED_RUNTIME_HINT, PublishSettings
 
 LAYERS_PER_FUNCTION = 5
 DESCRIPTION_LIMIT = 256
 SHA256_MARK = "sha256:"
+# SnapStart for Python starts with the python3.12 runtime.
+SNAP_START_OLDEST_PYTHON = (3, 12)
+SNAP_START_APPLY_ON = "PublishedVersions"
+# SnapStart refuses functions with more /tmp than this, or with an EFS file system attached.
+SNAP_START_EPHEMERAL_STORAGE_MB = 512
 
 
 # What AWS reports -------------------------------------------------------------------------------
@@ -57,6 +64,9 @@ class FunctionState:
     layers: tuple[AttachedLayer, ...]
     alias: AliasState | None = None
     handler: str | None = None  # the function's `Handler` setting
+    snap_start: str = "None"  # SnapStart.ApplyOn as Lambda reports it: "None" or "PublishedVersions"
+    ephemeral_storage_mb: int = 512
+    file_systems: int = 0  # EFS mounts
 
 
 # The plan ---------------------------------------------------------------------------------------
@@ -93,6 +103,8 @@ class FunctionStep:
     code_upload: Upload | None  # None: the function already runs these bytes
     layer_base_arn: str | None  # the unversioned ARN of our layer, when we manage one
     alias: str | None
+    snap_start: bool = False  # the alias's version must be snapshotted (wait until it is active)
+    enable_snap_start: bool = False  # set SnapStart ApplyOn PublishedVersions: it is not on yet
 
 
 @dataclass(frozen=True)
@@ -117,10 +129,15 @@ def plan_publish(
             f"{release.manifest.name} lists no source zip, so there is no code for "
             f"{', '.join(settings.function_names)}: build it with `hatch build -t lambda`."
         )
+    if settings.snap_start:
+        refuse_snap_start_runtime(release.runtime)
     problems = [
         problem
         for function in functions
-        for problem in function_problems(function, release, settings.layer_name, other_layers_size)
+        for problem in [
+            *function_problems(function, release, settings.layer_name, other_layers_size),
+            *(snap_start_problems(function) if settings.snap_start else []),
+        ]
     ]
     if problems:
         listed = "\n".join(f"  - {problem}" for problem in problems)
@@ -133,6 +150,8 @@ def plan_publish(
             else upload_for(release.source, settings),
             layer_base_arn=layer_base_arn(function.arn, settings.layer_name) if layer is not None else None,
             alias=settings.alias,
+            snap_start=settings.snap_start,
+            enable_snap_start=settings.snap_start and function.snap_start != SNAP_START_APPLY_ON,
         )
         for function in functions
     )
@@ -258,6 +277,46 @@ def unzipped_parts(
     if zipped_others or other_layers_size:
         parts["other layers"] = max(zipped_others, other_layers_size)
     return parts
+
+
+def runtime_lifecycle_warning(runtime_name: str, today: date, *, allowed: bool) -> str | None:
+    """The build's deprecation or block message for the release's runtime, before AWS is called.
+
+    Past the block-update date AWS would refuse the update anyway: `PublishError`, unless the
+    project's `allow-blocked-runtime` is set.
+    """
+    runtime = runtimes.runtime_named(runtime_name)
+    if runtime is None:
+        return None
+    try:
+        return runtimes.enforce_lifecycle(
+            runtime, today, allowed=allowed, override=ALLOW_BLOCKED_RUNTIME_HINT
+        )
+    except BlockedRuntimeError as error:
+        raise PublishError(f"Nothing was published. {error}") from error
+
+
+def refuse_snap_start_runtime(runtime_name: str) -> None:
+    runtime = runtimes.runtime_named(runtime_name)
+    oldest = ".".join(str(part) for part in SNAP_START_OLDEST_PYTHON)
+    if runtime is None or runtime.python_version < SNAP_START_OLDEST_PYTHON:
+        raise PublishError(
+            f"Nothing was published: SnapStart supports Python {oldest} and later, and the release is for "
+            f"{runtime_name}. Build for python{oldest} or newer, or drop `snap-start`."
+        )
+
+
+def snap_start_problems(function: FunctionState) -> list[str]:
+    """What keeps SnapStart off `function`, by name (Lambda refuses these combinations)."""
+    problems = []
+    if function.ephemeral_storage_mb > SNAP_START_EPHEMERAL_STORAGE_MB:
+        problems.append(
+            f"{function.name} has {function.ephemeral_storage_mb} MB of ephemeral storage; SnapStart allows "
+            f"at most {SNAP_START_EPHEMERAL_STORAGE_MB} MB."
+        )
+    if function.file_systems:
+        problems.append(f"{function.name} mounts an EFS file system, which SnapStart does not support.")
+    return problems
 
 
 # Layer lists ------------------------------------------------------------------------------------

@@ -19,7 +19,18 @@ from tomlkit.exceptions import TOMLKitError
 from hatch_lambda.errors import PublishError
 
 PUBLISH_TABLE = "tool.hatch.publish.lambda"
-SETTING_KEYS = ("layer-name", "function-name", "s3-bucket", "s3-prefix", "alias", "dry-run", "json")
+SETTING_KEYS = (
+    "layer-name",
+    "function-name",
+    "s3-bucket",
+    "s3-prefix",
+    "alias",
+    "snap-start",
+    "dry-run",
+    "json",
+)
+BUILD_TABLE = "tool.hatch.build.targets.lambda"
+ALLOW_BLOCKED_RUNTIME_HINT = f"`{BUILD_TABLE}.allow-blocked-runtime` = true"
 # Keys Hatch itself puts into a publisher's options or tables; they are not ours to validate.
 HATCH_OWN_KEYS = frozenset({"no-prompt", "initialize-auth", "disable"})
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -35,6 +46,7 @@ class PublishSettings:
     alias: str | None
     dry_run: bool = False
     json_output: bool = False
+    snap_start: bool = False  # SnapStart for the functions' published versions, the alias's among them
 
 
 def settings_from(tables: Iterable[Mapping[str, Any]]) -> PublishSettings:
@@ -59,6 +71,7 @@ def settings_from(tables: Iterable[Mapping[str, Any]]) -> PublishSettings:
         alias=_optional_text(merged, "alias"),
         dry_run=_flag(merged, "dry-run"),
         json_output=_flag(merged, "json"),
+        snap_start=_flag(merged, "snap-start"),
     )
     if settings.layer_name is None and not settings.function_names:
         raise PublishError(
@@ -67,6 +80,12 @@ def settings_from(tables: Iterable[Mapping[str, Any]]) -> PublishSettings:
         )
     if settings.alias is not None and not settings.function_names:
         raise PublishError("Publish setting `alias` needs `function-name`: an alias belongs to a function.")
+    if settings.snap_start and (settings.alias is None or not settings.function_names):
+        raise PublishError(
+            "Publish setting `snap-start` needs `function-name` and `alias`: Lambda snapshots only "
+            "published versions, never $LATEST, so invoke the function through the alias that "
+            "publishing moves to each new version."
+        )
     return settings
 
 
@@ -116,6 +135,7 @@ class ProjectForPublishing:
     build_directory: str
     other_layers_size: int
     publish_table: dict[str, Any]
+    allow_blocked_runtime: bool = False
 
 
 def read_project(project: Path) -> ProjectForPublishing:
@@ -137,10 +157,14 @@ def read_project(project: Path) -> ProjectForPublishing:
             "Field `tool.hatch.build.targets.lambda.other-layers-size` must be a whole number of bytes "
             f"(got {other_layers_size!r})"
         )
+    allow_blocked_runtime = target.get("allow-blocked-runtime", False)
+    if not isinstance(allow_blocked_runtime, bool):
+        raise PublishError(f"Field `{BUILD_TABLE}.allow-blocked-runtime` must be a boolean")
     publish_table = hatch.get("publish", {}).get("lambda", {})
     return ProjectForPublishing(
         name if isinstance(name, str) else None,
         str(directory),
         other_layers_size,
         dict(publish_table) if isinstance(publish_table, dict) else {},
+        allow_blocked_runtime,
     )
