@@ -33,6 +33,7 @@ from hatch_lambda.__about__ import __version__
 from hatch_lambda.commands.build import add_build
 from hatch_lambda.commands.lock import add_lock
 from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.layer.sources import read_pyproject
 from hatch_lambda.platform.runtimes import Runtime, runtime_named
 from hatch_lambda.runtime.environment import (
     DEFAULT_REGION,
@@ -54,11 +55,6 @@ from hatch_lambda.runtime.local_lambda import (
 )
 from hatch_lambda.runtime.runtime_sdk import configured_runtime_sdk
 from hatch_lambda.runtime.target_python import emulator_variable_for
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the same parser, as a package, before 3.11
-    import tomli as tomllib
 
 EXIT_OK = 0
 EXIT_FUNCTION_ERROR = 1
@@ -428,12 +424,9 @@ def read_project_settings(project: Path) -> ProjectSettings:
     if not path.is_file():
         return ProjectSettings(None, {}, "dist", [], {}, configured_runtime_sdk(None, ""))
     try:
-        with path.open("rb") as stream:
-            document = tomllib.load(stream)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise UsageError(
-            f"Cannot read {path}: {error}. Fix it: `hatch build` cannot read it either."
-        ) from error
+        document = read_pyproject(path)
+    except LambdaBuildError as error:
+        raise UsageError(f"{error}. Fix it: `hatch build` cannot read it either.") from error
     name = document.get("project", {}).get("name")
     build = document.get("tool", {}).get("hatch", {}).get("build", {})
     target = build.get("targets", {}).get("lambda", {})

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import textwrap
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -411,3 +412,36 @@ def test_the_runtimes_real_boto3_is_what_the_handlers_import(tmp_path, layer_cac
         "processed": 2,
         "batchItemFailures": [],
     }
+
+
+def test_publish_reads_the_pyproject_hatchling_reads(tmp_path):
+    """`hatch-lambda publish` reads `[tool.hatch.build]` written in two places, as the build does."""
+    from hatch_lambda.publish.settings import read_project  # noqa: PLC0415
+
+    split = """
+        [project]
+        name = "split-app"
+        version = "1"
+
+        [tool.hatch]
+        [tool.hatch.build.targets.wheel]
+        packages = ["split_app"]
+
+        [tool.hatch.build]
+        directory = "out"
+
+        [tool.ruff]
+        line-length = 100
+
+        [tool.hatch.build.targets.lambda]
+        other-layers-size = 10
+
+        [tool.hatch.publish.lambda]
+        alias = "live"
+    """
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent(split), encoding="utf-8")
+
+    project = read_project(tmp_path)
+
+    assert (project.name, project.build_directory, project.other_layers_size) == ("split-app", "out", 10)
+    assert project.publish_table == {"alias": "live"}

@@ -11,13 +11,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-import tomlkit
 from dependency_groups import resolve as resolve_groups
 from hatchling.builders.config import BuilderConfig
 from packaging.utils import InvalidName, canonicalize_name
 
+from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import ZipDateTime, zip_date_time
 from hatch_lambda.layer.locks import lock_kind, unknown_lock_advice
+from hatch_lambda.layer.sources import read_pyproject
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
 from hatch_lambda.runtime.environment import configured_environment
@@ -411,9 +412,8 @@ def _is_workspace_lock(path: Path, project_root: Path) -> bool:
     if path.name != "uv.lock" or path.parent not in project_root.parents:
         return False
     try:
-        text = (path.parent / "pyproject.toml").read_text(encoding="utf-8")
-        workspace: dict[str, Any] = tomlkit.parse(text).unwrap()
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        workspace = read_pyproject(path.parent / "pyproject.toml")
+    except LambdaBuildError:
         return False
     uv_table = workspace.get("tool", {}).get("uv", {})
     return isinstance(uv_table, dict) and "workspace" in uv_table

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-
-from hatch_lambda.errors import PublishError
+from hatch_lambda.errors import LambdaBuildError, PublishError
+from hatch_lambda.layer.sources import read_pyproject
 
 PUBLISH_TABLE = "tool.hatch.publish.lambda"
 SETTING_KEYS = (
@@ -143,9 +141,9 @@ def read_project(project: Path) -> ProjectForPublishing:
     if not path.is_file():
         return ProjectForPublishing(None, "dist", 0, {})
     try:
-        document = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, TOMLKitError) as error:
-        raise PublishError(f"Cannot read {path}: {error}.") from error
+        document = read_pyproject(path)  # with tomllib, as hatchling reads it
+    except LambdaBuildError as error:
+        raise PublishError(str(error)) from error
     name = document.get("project", {}).get("name")
     hatch = document.get("tool", {}).get("hatch", {})
     build = hatch.get("build", {})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -94,70 +95,33 @@ def runtime_sdk_directory(
     record = _read_record(entry)
     if record is not None and (pinned or time.time() - record["installed_at"] < REFRESH_SECONDS):
         return entry / "python"
-    try:
-        _install(
-            requirement,
-            runtime=runtime,
-            architecture=architecture,
-            project_root=project_root,
-            compile_with=compile_with,
-            root=root,
-            entry=entry,
-        )
-    except RuntimeSdkError as error:
-        if record is not None:
-            return entry / "python"  # the day-old newest still stands in; better than no check at all
-        if not _CACHE_UNUSABLE.search(str(error)):
-            raise
-        return _uncached(
-            requirement,
-            runtime,
-            architecture=architecture,
-            project_root=project_root,
-            compile_with=compile_with,
-            name=entry.name,
-        )
-    except OSError:
-        # The cache directory cannot be written (read-only, full, not a directory): like the layer
-        # cache, an unusable cache means an uncached build, never a failed one.
-        return _uncached(
-            requirement,
-            runtime,
-            architecture=architecture,
-            project_root=project_root,
-            compile_with=compile_with,
-            name=entry.name,
-        )
-    return entry / "python"
-
-
-# What a full or read-only cache directory makes uv (or the file system) say.
-_CACHE_UNUSABLE = re.compile(r"No space left on device|os error 28|Read-only file system|os error 30")
-
-
-def _uncached(
-    requirement: str,
-    runtime: Runtime,
-    *,
-    architecture: str,
-    project_root: Path,
-    compile_with: tuple[str, ...] | None,
-    name: str,
-) -> Path:
-    """Install into a directory of this process's own, removed when it exits."""
-    root = Path(tempfile.mkdtemp(prefix="hatch-lambda-runtime-sdk-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    entry = root / name
-    _install(
+    install = functools.partial(
+        _install,
         requirement,
         runtime=runtime,
         architecture=architecture,
         project_root=project_root,
         compile_with=compile_with,
-        root=root,
-        entry=entry,
     )
+    try:
+        install(root=root, entry=entry)
+    except (RuntimeSdkError, OSError) as error:
+        if record is not None:
+            return entry / "python"  # the day-old newest still stands in; better than no check at all
+        if isinstance(error, RuntimeSdkError) and not _CACHE_UNUSABLE.search(str(error)):
+            raise
+        # The cache directory cannot hold it (read-only, full, not a directory): like the layer
+        # cache, an unusable cache means an uncached run, never a failed one. The directory is this
+        # process's own, removed when it exits.
+        own = Path(tempfile.mkdtemp(prefix="hatch-lambda-runtime-sdk-"))
+        atexit.register(shutil.rmtree, own, ignore_errors=True)
+        install(root=own, entry=own / entry.name)
+        return own / entry.name / "python"
     return entry / "python"
+
+
+# What a full or read-only cache directory makes uv (or the file system) say.
+_CACHE_UNUSABLE = re.compile(r"No space left on device|os error 28|Read-only file system|os error 30")
 
 
 def installed_versions(directory: Path) -> dict[str, str]:
