@@ -368,6 +368,11 @@ def _add_publish(commands: Any) -> None:
     publish.add_argument(
         "--json", action="store_true", default=None, help="print the results as JSON on standard output"
     )
+    publish.add_argument(
+        "--all",
+        action="store_true",
+        help="at a uv workspace's root: publish what `hatch-lambda build --all` wrote, member by member",
+    )
     publish.set_defaults(run=_run_publish)
 
 
@@ -388,19 +393,33 @@ def _run_publish(arguments: argparse.Namespace) -> int:
         "json": arguments.json,
     }
     options = {key: value for key, value in given.items() if value is not None}
-    tables = [read_project(project).publish_table, options]
-    try:
-        outcome, settings = publish_project(
-            project, list(arguments.artifacts), tables, report=lambda line: print(line, file=sys.stderr)
-        )
-    except AwsCallError as error:
-        print(f"hatch-lambda publish: {error}", file=sys.stderr)
-        return EXIT_FUNCTION_ERROR
+    # `--all`: each member with its own settings, from the root's dist/. The shared layer goes out
+    # once: for the next member, the layer's newest version already holds those bytes.
+    members = _publish_members(project) if arguments.all else [project]
+    locations = list(arguments.artifacts) or ([project / "dist"] if arguments.all else [])
+    results = []
+    for member in members:
+        tables = [read_project(member).publish_table, options]
+        try:
+            outcome, settings = publish_project(
+                member, locations, tables, report=lambda line: print(line, file=sys.stderr)
+            )
+        except AwsCallError as error:
+            print(f"hatch-lambda publish: {error}", file=sys.stderr)
+            return EXIT_FUNCTION_ERROR
+        results.append(outcome)
+        if not settings.json_output:
+            print("\n".join(outcome.summary_lines()))
     if settings.json_output:
-        print(json.dumps(outcome.to_json(), indent=2))
-    else:
-        print("\n".join(outcome.summary_lines()))
+        documents = [outcome.to_json() for outcome in results]
+        print(json.dumps(documents if arguments.all else documents[0], indent=2))
     return EXIT_OK
+
+
+def _publish_members(root: Path) -> list[Path]:
+    from hatch_lambda.build.workspace import lambda_members  # noqa: PLC0415
+
+    return lambda_members(root.resolve())
 
 
 # Reading the project and the build --------------------------------------------------------------

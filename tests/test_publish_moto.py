@@ -302,3 +302,35 @@ def test_after_a_failed_build_publish_deploys_what_the_good_build_wrote(aws, tmp
         in line
         for line in lines
     )
+
+
+def test_publish_all_sends_the_shared_layer_once_and_each_members_code(aws, tmp_path, offline_environment):
+    """`hatch-lambda build --all` then `hatch-lambda publish --all` at a workspace root."""
+    import sys  # noqa: PLC0415
+
+    from tests.helpers import output_of, run_in  # noqa: PLC0415
+    from tests.test_workspaces import workspace  # noqa: PLC0415
+
+    root = workspace(tmp_path / "acme")
+    for name in ("orders", "invoices"):
+        pyproject = root / "functions" / name / "pyproject.toml"
+        pyproject.write_text(
+            pyproject.read_text()
+            + f'\n[tool.hatch.publish.lambda]\nlayer-name = "acme-deps"\nfunction-name = "{name}"\n'
+        )
+        create_function(name)
+    built = run_in(
+        root,
+        [sys.executable, "-m", "hatch_lambda.cli", "build", "--all", "--no-isolation"],
+        offline_environment,
+    )
+    assert built.returncode == 0, output_of(built)
+
+    assert cli.main(["publish", "--all", "--project", str(root)]) == 0
+
+    [version] = layer_versions("acme-deps")
+    for name in ("orders", "invoices"):
+        function = configuration(name)
+        source = (root / "dist" / f"{name}-0.1.0-lambda-source.zip").read_bytes()
+        assert function["CodeSha256"] == code_sha256(source)
+        assert [layer["Arn"] for layer in function["Layers"]] == [version["LayerVersionArn"]]
