@@ -48,6 +48,7 @@ from hatch_lambda.runtime.local_lambda import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_TIMEOUT_SECONDS,
+    SNAP_START_MINIMUM,
     Invocation,
     LocalFunction,
     can_run_here,
@@ -163,6 +164,14 @@ def _add_invoke(commands: Any) -> None:
         help="a dotenv file of the function's variables (NAME=value lines; repeatable, later files win)",
     )
     invoke.add_argument(
+        "--snap-start",
+        action="store_true",
+        help=(
+            "as SnapStart runs a function (Python 3.12+): init with AWS_LAMBDA_INITIALIZATION_TYPE="
+            "snap-start, the before-snapshot hooks, the after-restore hooks, then the handler"
+        ),
+    )
+    invoke.add_argument(
         "--aws-credentials",
         action="store_true",
         help=(
@@ -225,7 +234,12 @@ def _run_invoke(arguments: argparse.Namespace) -> int:
         project_root=project,
         region=caller_region(os.environ) if arguments.aws_credentials else DEFAULT_REGION,
         credentials=credentials,
+        snap_start=arguments.snap_start,
     )
+    if arguments.snap_start and built.runtime.python_version < SNAP_START_MINIMUM:
+        raise UsageError(
+            f"SnapStart for Python starts with python3.12; this build is for {built.runtime.name}."
+        )
     event = read_event(arguments.event)
     _warn_if_stale(project, built, settings.build_directory)
     sys.stdout.flush()
@@ -236,6 +250,12 @@ def _run_invoke(arguments: argparse.Namespace) -> int:
     if invocation.emulated:
         variable = emulator_variable_for(built.runtime, built.architecture)
         print(f"note: the handler ran under emulation, with `{variable}`", file=sys.stderr)
+    verdict = invocation.snap_start
+    if arguments.snap_start:
+        for line in verdict.lines if verdict else ["no hook registered (snapshot_restore_py)"]:
+            print(f"SnapStart {line}", file=sys.stderr)
+        for problem in verdict.problems if verdict else []:
+            print(f"SnapStart: {problem}", file=sys.stderr)
     return _print_outcome(invocation, arguments.memory)
 
 

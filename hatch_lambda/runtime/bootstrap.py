@@ -57,6 +57,7 @@ class _Request(TypedDict):
     request_id: str
     timeout_ms: int
     invoked_function_arn: str
+    snap_start: bool  # `invoke --snap-start`: run the SnapStart hooks between init and the handler
 
 
 class _Outcome(TypedDict):
@@ -82,6 +83,8 @@ class _Report(_Outcome, total=False):
     init_ms: float
     duration_ms: float
     max_memory_mb: int | None
+    # The SnapStart hooks run after init, per phase: name, seconds, error (see `snap_start`).
+    snap_start: dict[str, list[dict[str, object]]]
 
 
 class _Fault(Exception):
@@ -450,9 +453,38 @@ def _run(request: _Request) -> _Report:
     init_ms = (time.monotonic() - _INIT_STARTED) * 1000
     if request["mode"] == "check":
         report = _check(function, request["handler"]) or {"ok": True}
-        report["runtime_provided"] = _from_runtime_sdk(request["runtime_sdk"])
+        report["runtime_provided"] = [
+            name for name in _from_runtime_sdk(request["runtime_sdk"]) if name != _SNAPSHOT_MODULE
+        ]
+        # A handler that registers SnapStart hooks gets them checked as Lambda runs them.
+        hooks = _snap_start_hooks() if report["ok"] else None
+        if hooks:
+            report["snap_start"] = hooks
+            report["init_ms"] = init_ms
         return report
-    return _invoke(function, request, init_ms)
+    hooks = _snap_start_hooks() if request.get("snap_start") else None
+    report = _invoke(function, request, init_ms)
+    if hooks:
+        report["snap_start"] = hooks
+    return report
+
+
+_SNAPSHOT_MODULE = "snapshot_restore_py"
+
+
+def _snap_start_hooks() -> dict[str, list[dict[str, object]]] | None:
+    """Run the registered hooks in Lambda's order, before-snapshot then after-restore; None if the
+    handler's module registered none (or the runtime has no `snapshot_restore_py`)."""
+    module = sys.modules.get(_SNAPSHOT_MODULE)
+    run_phase = getattr(module, "_hatch_lambda_run_phase", None)
+    if run_phase is None or not (module.get_before_snapshot() or module.get_after_restore()):  # type: ignore[union-attr]
+        return None
+    phases: dict[str, list[dict[str, object]]] = {}
+    for phase in ("before-snapshot", "after-restore"):
+        phases[phase] = run_phase(phase)
+        if any(run.get("error") for run in phases[phase]):
+            break
+    return phases
 
 
 def main() -> NoReturn:

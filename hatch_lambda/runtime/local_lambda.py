@@ -40,7 +40,18 @@ from hatch_lambda.platform.runtimes import Runtime
 from hatch_lambda.runtime.environment import DEFAULT_REGION, LambdaPaths, lambda_variables
 from hatch_lambda.runtime.handler_name import HANDLER_SETTING, HandlerName, parse_handler
 from hatch_lambda.runtime.runtime_sdk import DEFAULT_RUNTIME_SDK, installed_versions, runtime_sdk_directory
+from hatch_lambda.runtime.snap_start import (
+    INITIALIZATION_ENVIRONMENT,
+    PHASES,
+    SnapStartVerdict,
+    judge,
+    read_phase,
+    write_stand_in,
+)
 from hatch_lambda.runtime.target_python import TargetPython, find_target_python
+
+# SnapStart (and the `snapshot_restore_py` Lambda bundles for it) exists from Python 3.12 on.
+SNAP_START_MINIMUM = (3, 12)
 
 # Lambda's defaults for a new function, and the ceilings of its configuration.
 DEFAULT_MEMORY_MB = 128
@@ -90,6 +101,8 @@ class LocalFunction:
     handler_setting: str = HANDLER_SETTING
     architecture: str = "x86_64"
     # The boto3 Lambda's runtime carries (`runtime-sdk`); None leaves it off the path.
+    # `invoke --snap-start`: init as SnapStart does (its variable set), the hooks, then the handler.
+    snap_start: bool = False
     runtime_sdk: str | None = DEFAULT_RUNTIME_SDK
     # Where uv looks for the project's index settings when it installs the runtime SDK.
     project_root: Path | None = None
@@ -124,14 +137,21 @@ class LambdaLayout:
         return self.root / "invocation"
 
     @property
+    def runtime_hooks(self) -> Path:
+        """Where `snapshot_restore_py` stands in for the one Lambda's Python 3.12+ runtimes bundle."""
+        return self.root / "runtime-hooks"
+
+    @property
     def read_only(self) -> list[Path]:
-        return [self.task, self.opt, self.runtime_dir, *([self.runtime_sdk] if self.runtime_sdk else [])]
+        sdk = [self.runtime_sdk] if self.runtime_sdk else []
+        return [self.task, self.opt, self.runtime_dir, self.runtime_hooks, *sdk]
 
     def sys_path(self, runtime: Runtime) -> list[str]:
         """Lambda's order: function code, the layer's versioned site-packages, the layer's python/,
         then the runtime's own SDK."""
         paths = [str(self.task), str(self.opt / runtime.site_packages), str(self.opt / "python")]
-        return paths + ([str(self.runtime_sdk)] if self.runtime_sdk else [])
+        paths += [str(self.runtime_sdk)] if self.runtime_sdk else []
+        return paths + ([str(self.runtime_hooks)] if runtime.python_version >= SNAP_START_MINIMUM else [])
 
     def as_lambda_paths(self, text: str) -> str:
         """`text` with this layout's directories shown as Lambda's (`/var/task`, `/opt`)."""
@@ -155,8 +175,9 @@ def lambda_layout(
                 _extract(archive, directory)
         layout.runtime_dir.mkdir()
         shutil.copyfile(_BOOTSTRAP_SOURCE, layout.runtime_dir / "bootstrap.py")
+        write_stand_in(layout.runtime_hooks)
         layout.scratch.mkdir()
-        for directory in (layout.task, layout.opt, layout.runtime_dir):
+        for directory in (layout.task, layout.opt, layout.runtime_dir, layout.runtime_hooks):
             _set_write_bits(directory, writable=False)
         yield layout
     finally:
@@ -204,6 +225,8 @@ class HandlerCheck:
     emulated: bool = False
     # What the runtime SDK directory held (boto3 → 1.40.4, ...), for the report.
     runtime_sdk_versions: Mapping[str, str] = field(default_factory=dict)
+    # SnapStart hooks the handler's module registered, run in Lambda's order, one line each.
+    snap_start_lines: tuple[str, ...] = ()
 
     def report_lines(self) -> list[str]:
         """What the build prints: one `Checked handler NAME: ...` line, and what the runtime provided."""
@@ -219,6 +242,7 @@ class HandlerCheck:
                 f"  imported from Lambda's runtime SDK{which}, not from the zips: "
                 + ", ".join(self.runtime_provided)
             )
+        lines += [f"  SnapStart {line}" for line in self.snap_start_lines]
         return lines
 
 
@@ -237,6 +261,8 @@ class Invocation:
     duration_ms: float | None = None
     max_memory_mb: int | None = None
     emulated: bool = False
+    # `--snap-start`: the hooks that ran between init and the handler, against Lambda's limits.
+    snap_start: SnapStartVerdict | None = None
 
 
 def check_handler(function: LocalFunction, *, python: str | TargetPython | None = None) -> HandlerCheck:
@@ -267,6 +293,14 @@ def check_handlers(
                 raise HandlerCheckError(name.text, run.failure, run.output, _CRASH_ADVICE)
             if not run.outcome["ok"]:
                 raise _check_failure(one, name, run.outcome)
+            verdict = snap_start_verdict(run.outcome, timeout_seconds=function.timeout_seconds)
+            if verdict is not None and verdict.problems:
+                raise HandlerCheckError(
+                    name.text,
+                    "its SnapStart hooks would fail on Lambda: " + "; ".join(verdict.problems),
+                    "\n".join(verdict.lines),
+                    "Fix the hook (or its time), or take it out of the handler's module.",
+                )
             checks.append(
                 HandlerCheck(
                     name.text,
@@ -276,9 +310,23 @@ def check_handlers(
                     function.runtime.python_version_text,
                     target.emulated,
                     installed_versions(sdk) if sdk else {},
+                    tuple(verdict.lines) if verdict is not None else (),
                 )
             )
     return checks
+
+
+def snap_start_verdict(outcome: Mapping[str, Any], *, timeout_seconds: float) -> SnapStartVerdict | None:
+    """The SnapStart hooks a run reported, against Lambda's limits; None when none were registered."""
+    phases = outcome.get("snap_start")
+    if not phases:
+        return None
+    runs = [run for phase in PHASES for run in read_phase(phase, phases.get(phase, []))]
+    if not runs:
+        return None
+    return judge(
+        runs, init_seconds=float(outcome.get("init_ms", 0.0)) / 1000, timeout_seconds=timeout_seconds
+    )
 
 
 def invoke_handler(
@@ -303,9 +351,12 @@ def invoke_handler(
         error = _error_payload({"errorType": run.failure_type, "errorMessage": run.failure}, run.request_id)
         return Invocation(run.request_id, None, error, run.output, emulated=emulated)
     outcome = run.outcome
+    hooks = snap_start_verdict(outcome, timeout_seconds=function.timeout_seconds)
     if outcome["ok"]:
         response = _response_bytes(outcome)
-        return Invocation(run.request_id, response, None, emulated=emulated, **_timings(outcome))
+        return Invocation(
+            run.request_id, response, None, emulated=emulated, snap_start=hooks, **_timings(outcome)
+        )
     traceback_text = str(outcome.get("traceback", ""))
     missing = outcome.get("missing_module")
     error = _error_payload(outcome, run.request_id)
@@ -402,6 +453,7 @@ def _run_bootstrap(
         "result": str(layout.scratch / "result.json"),
         "request_id": request_id,
         "timeout_ms": int(function.timeout_seconds * 1000),
+        "snap_start": function.snap_start,
         "invoked_function_arn": (
             f"arn:aws:lambda:{environment['AWS_REGION']}:{EXAMPLE_ACCOUNT}:function:{function.function_name}"
         ),
@@ -481,6 +533,8 @@ def _lambda_environment(
         region=function.region,
         credentials=function.credentials,
     )
+    if function.snap_start:
+        environment.update(INITIALIZATION_ENVIRONMENT)
     environment.update(function.environment)
     return environment
 
