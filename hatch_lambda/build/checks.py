@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hatch_lambda.build.manifest import CHECK_NOT_ASKED, CHECK_PASSED, CHECK_SKIPPED, HandlerCheckRecord
+from hatch_lambda.build.reporting import counted, waiting
 from hatch_lambda.build.target import Target
 from hatch_lambda.errors import PlatformProofError
 from hatch_lambda.platform.limits import check_unzipped_total
@@ -59,6 +60,10 @@ def check_release_handler(
         architecture=config.architecture,
         runtime_sdk=config.runtime_sdk,
         project_root=target.root,
+    )
+    waiting(
+        target.reporter,
+        f"Checking {counted(len(handlers), 'handler')} on CPython {config.runtime.python_version_text}...",
     )
     for checked in check_handlers(function, list(handlers)):
         for line in checked.report_lines():

@@ -19,7 +19,7 @@ from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible
 from hatch_lambda.build import manifest
 from hatch_lambda.build.checks import prove_loadable
 from hatch_lambda.build.inputs import layer_options
-from hatch_lambda.build.reporting import report_zip
+from hatch_lambda.build.reporting import counted, report_zip, waiting
 from hatch_lambda.build.target import Target, unzipped_size
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
@@ -63,6 +63,9 @@ def plan_layer_version(
             + ': set `lock = "none"` to resolve afresh'
         )
     layer_inputs = LayerInputs(config.installer, lock, config.extras, config.dependency_groups)
+    waiting(
+        target.reporter, f"Resolving {counted(len(requirements), 'requirement')} for {target.description}..."
+    )
     plan = plan_layer(install_request(target, requirements), layer_inputs, scratch)
     for warning in plan.warnings:
         target.reporter.display_warning(warning)
@@ -179,10 +182,15 @@ def _build(
 ) -> dict[str, Any]:
     config = target.config
     installed = scratch / "target"
+    waiting(
+        target.reporter,
+        f"Installing {counted(plan.resolved, 'package') if plan.resolved else 'the packages'} "
+        f"for {target.description}...",
+    )
     layer = install_layer(plan.request, config.installer, installed)
     summary = layer.summary
     target.reporter.display_info(
-        f"Resolved {summary.resolved or plan.resolved} packages for {target.description} "
+        f"Resolved {counted(summary.resolved or plan.resolved, 'package')} for {target.description} "
         f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
     )
     if layer.removed:
@@ -199,6 +207,10 @@ def _build(
     prove_loadable(target, "layer", proof)
     files += target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
     check_size(unzipped_size(files))
+    waiting(
+        target.reporter,
+        f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
+    )
     written = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
 
 from hatch_lambda.archive.reproducible_zip import WrittenZip
@@ -14,6 +15,20 @@ class Reporter(Protocol):
     def display_info(self, message: str = "", **kwargs: object) -> None: ...
 
     def display_warning(self, message: str = "", **kwargs: object) -> None: ...
+
+    def display_waiting(self, message: str = "", **kwargs: object) -> None: ...
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 package`, `3 packages`: the count with its noun, singular when it is one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def waiting(reporter: Reporter, message: str) -> None:
+    """Say a long step is under way, on a terminal only: in CI, each step's one line with its counts
+    and time, printed when it ends, is the record."""
+    if sys.stdout.isatty():
+        reporter.display_waiting(message)
 
 
 def report_zip(reporter: Reporter, written: WrittenZip, largest: list[tuple[str, int]] | None = None) -> None:

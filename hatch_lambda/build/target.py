@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from hatch_lambda.build.config import LambdaBuilderConfig
-from hatch_lambda.build.reporting import Reporter
+from hatch_lambda.build.reporting import Reporter, waiting
 from hatch_lambda.files.record import FileToPack, ZipDateTime
 from hatch_lambda.layer.sources import ProjectSources
 from hatch_lambda.layer.uv import find_uv
@@ -93,6 +93,7 @@ class Target:
         if not self.config.compile_bytecode:
             return []
         runtime = self.config.runtime
+        waiting(self.reporter, f"Compiling bytecode with CPython {runtime.python_version_text}...")
         compiled = compile_bytecode(
             files,
             python=self.bytecode_python,
