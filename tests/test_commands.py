@@ -179,3 +179,15 @@ def test_uvx_style_build_from_a_wheel_without_hatch_matches_hatch_build(
 
     assert by_uvx.returncode == 0, output_of(by_uvx)
     assert artifacts(by_uvx_root) == artifacts(by_hatch_root)
+
+
+def test_lock_writes_the_lock_the_target_already_names(tmp_path, offline_environment):
+    """A user sets `lock = "pylock.lambda.toml"` first, then runs `hatch-lambda lock`."""
+    root = project(tmp_path / "app", table='lock = "pylock.lambda.toml"')
+
+    written = hatch_lambda(root, offline_environment, "lock")
+
+    assert written.returncode == 0, output_of(written)
+    assert "Set `lock" not in written.stdout  # it is set already
+    built = run_hatchling(root, "lambda", environment=offline_environment)
+    assert built.returncode == 0, output_of(built)

@@ -12,12 +12,15 @@ longer satisfies `pyproject.toml`, for CI. With `lock = "pylock.lambda.toml"`, b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hatch_lambda.archive.atomic import replacing
+from hatch_lambda.build.reporting import counted
 from hatch_lambda.errors import LambdaBuildError
 
 if TYPE_CHECKING:
@@ -56,16 +59,18 @@ def run_lock(arguments: argparse.Namespace) -> int:
     from hatch_lambda.layer.uv import find_uv, resolve_with_uv  # noqa: PLC0415
     from hatch_lambda.platform.runtimes import uv_python_platform  # noqa: PLC0415
 
-    target = _target(Path(arguments.project).resolve())
+    project = Path(arguments.project).resolve()
+    lock = project / LOCK_NAME
+    if arguments.check and not lock.is_file():
+        print(f"{LOCK_NAME} does not exist: run `hatch-lambda lock`.", flush=True)
+        return 1
+    with _named_before_written(lock):
+        target = _target(project)
     config = target.config
-    lock = target.root / LOCK_NAME
     with tempfile.TemporaryDirectory(prefix="hatch-lambda-lock-") as scratch:
         code = collect_first_party(target, target.sources, Path(scratch, "first-party"))
         request = install_request(target, code.layer_requirements)
         if arguments.check:
-            if not lock.is_file():
-                print(f"{LOCK_NAME} does not exist: run `hatch-lambda lock`.", flush=True)
-                return 1
             checked = prepare_locked_install(
                 lock,
                 project_name=target.project_name,
@@ -83,7 +88,10 @@ def run_lock(arguments: argparse.Namespace) -> int:
             if checked.warnings:
                 print(f"{LOCK_NAME} no longer satisfies pyproject.toml: run `hatch-lambda lock`.", flush=True)
                 return 1
-            print(f"{LOCK_NAME} satisfies pyproject.toml ({_packages(len(checked.pinned))}).", flush=True)
+            print(
+                f"{LOCK_NAME} satisfies pyproject.toml ({counted(len(checked.pinned), 'package')}).",
+                flush=True,
+            )
             return 0
         written = Path(scratch, LOCK_NAME)
         if lock.is_file():
@@ -93,7 +101,10 @@ def run_lock(arguments: argparse.Namespace) -> int:
         with replacing(lock) as temporary:
             shutil.copyfile(written, temporary)
     platform = uv_python_platform(config.runtime, config.architecture)
-    print(f"Locked {_packages(count)} for {target.description} ({platform}) into {LOCK_NAME}", flush=True)
+    print(
+        f"Locked {counted(count, 'package')} for {target.description} ({platform}) into {LOCK_NAME}",
+        flush=True,
+    )
     if config.lock is None or config.lock.name != LOCK_NAME:
         print(
             f'Set `lock = "{LOCK_NAME}"` in [tool.hatch.build.targets.lambda] to build from it.', flush=True
@@ -101,8 +112,18 @@ def run_lock(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _packages(count: int) -> str:
-    return f"{count} package" if count == 1 else f"{count} packages"
+@contextlib.contextmanager
+def _named_before_written(lock: Path) -> Iterator[None]:
+    """The target may already name the lock this command is about to write for the first time
+    (`lock = "pylock.lambda.toml"`): an empty stand-in lets its settings validate meanwhile."""
+    if lock.exists():
+        yield
+        return
+    lock.write_text('lock-version = "1.0"\n', encoding="utf-8")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _target(project: Path) -> Target:
