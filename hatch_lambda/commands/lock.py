@@ -55,8 +55,8 @@ def run_lock(arguments: argparse.Namespace) -> int:
     # hatchling and the build machinery only when the command runs: `hatch-lambda invoke` stays light.
     from hatch_lambda.build.first_party import collect_first_party  # noqa: PLC0415
     from hatch_lambda.build.layer_version import install_request  # noqa: PLC0415
-    from hatch_lambda.layer.locks import prepare_locked_install  # noqa: PLC0415
-    from hatch_lambda.layer.uv import find_uv, resolve_with_uv  # noqa: PLC0415
+    from hatch_lambda.layer.plan import LayerInputs, plan_layer  # noqa: PLC0415
+    from hatch_lambda.layer.uv import resolve_with_uv  # noqa: PLC0415
     from hatch_lambda.platform.runtimes import uv_python_platform  # noqa: PLC0415
 
     project = Path(arguments.project).resolve()
@@ -71,26 +71,17 @@ def run_lock(arguments: argparse.Namespace) -> int:
         code = collect_first_party(target, target.sources, Path(scratch, "first-party"))
         request = install_request(target, code.layer_requirements)
         if arguments.check:
-            checked = prepare_locked_install(
-                lock,
-                project_name=target.project_name,
-                project_root=target.root,
-                requirements=code.layer_requirements,
-                extras=config.extras,
-                groups=config.dependency_groups,
-                runtime=config.runtime,
-                architecture=config.architecture,
-                scratch=Path(scratch),
-                uv=find_uv(),
-            )
+            # Planned exactly as a build with `lock = "pylock.lambda.toml"` plans: its warnings are
+            # what no longer fits the project.
+            inputs = LayerInputs("uv", lock, config.extras, config.dependency_groups)
+            checked = plan_layer(request, inputs, Path(scratch))
             for warning in checked.warnings:
                 print(warning, flush=True)
             if checked.warnings:
                 print(f"{LOCK_NAME} no longer satisfies pyproject.toml: run `hatch-lambda lock`.", flush=True)
                 return 1
             print(
-                f"{LOCK_NAME} satisfies pyproject.toml ({counted(len(checked.pinned), 'package')}).",
-                flush=True,
+                f"{LOCK_NAME} satisfies pyproject.toml ({counted(checked.resolved, 'package')}).", flush=True
             )
             return 0
         written = Path(scratch, LOCK_NAME)

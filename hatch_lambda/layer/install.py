@@ -61,13 +61,7 @@ def _drop_excluded(request: InstallRequest, target: Path) -> list[str]:
     packages need: remove whatever the project's requirements no longer reach once they are cut."""
     if not request.exclude_packages:
         return []
-    installed, walk = walk_installed_tree(
-        target,
-        request.requirements,
-        request.runtime,
-        request.architecture,
-        excluded=[request.project_name, *request.exclude_packages],
-    )
+    installed, walk = request.walk_installed(target)
     removed = remove_unneeded(target, installed, walk)
     if not removed:
         return []

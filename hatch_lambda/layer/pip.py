@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.layer.closure import remove_unneeded, walk_installed_tree
+from hatch_lambda.layer.closure import remove_unneeded
 from hatch_lambda.layer.request import InstallRequest, InstallSummary, install_error
 from hatch_lambda.platform import runtimes
 
@@ -102,13 +102,7 @@ def _command(request: InstallRequest, target: Path, scratch: Path) -> list[str]:
 
 
 def _correct_for_target(request: InstallRequest, target: Path) -> list[str]:
-    installed, walk = walk_installed_tree(
-        target,
-        request.requirements,
-        request.runtime,
-        request.architecture,
-        excluded=[request.project_name, *request.exclude_packages],
-    )
+    installed, walk = request.walk_installed(target)
     if walk.missing:
         needed = ", ".join(f"`{requirement}`" for requirement in walk.missing.values())
         message = (

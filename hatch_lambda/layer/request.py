@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import NormalizedName
+
 from hatch_lambda.errors import DependencyInstallError
+from hatch_lambda.layer.closure import InstalledMetadata, Walk, walk_installed_tree
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
 
@@ -27,6 +30,17 @@ class InstallRequest:
     lock_packages: list[str] = field(default_factory=list)
     # The user's lock file, when the install reads one: failures are explained against it.
     lock_path: Path | None = None
+
+    def walk_installed(self, target: Path) -> tuple[dict[NormalizedName, InstalledMetadata], Walk]:
+        """What is installed in `target`, and the walk from the requirements over it, for the target,
+        the project and `exclude-packages` left out."""
+        return walk_installed_tree(
+            target,
+            self.requirements,
+            self.runtime,
+            self.architecture,
+            excluded=[self.project_name, *self.exclude_packages],
+        )
 
     def describe_target(self) -> str:
         runtime = self.runtime
