@@ -12,24 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
-from hatchling.builders.utils import get_reproducible_timestamp
 
-from hatch_lambda.build.config import LambdaBuilderConfig
-from hatch_lambda.build.release import Committed, build_release, remove_now
-from hatch_lambda.build.target import Target
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.files.record import zip_date_time
-from hatch_lambda.layer.requirements import layer_requirements
-from hatch_lambda.layer.sources import read_sources
-from hatch_lambda.platform import runtimes
+
+# Hatchling imports every builder plugin to find any target, `wheel` and `sdist` too: this module
+# stays light, and what builds the lambda target is imported when it builds (`_target`, `_release`).
+if TYPE_CHECKING:
+    from hatch_lambda.build.config import LambdaBuilderConfig
+    from hatch_lambda.build.release import Committed
+    from hatch_lambda.build.target import Target
 
 VERSIONS = ("source", "layer")
 
 
-class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
+class LambdaBuilder(BuilderInterface["LambdaBuilderConfig", Any]):
     """Build AWS Lambda artifacts: a source zip of the project's wheel and a layer of its dependencies."""
 
     PLUGIN_NAME = "lambda"
@@ -43,6 +42,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
 
     @classmethod
     def get_config_class(cls) -> type[LambdaBuilderConfig]:
+        from hatch_lambda.build.config import LambdaBuilderConfig  # noqa: PLC0415
+
         return LambdaBuilderConfig
 
     def get_version_api(self) -> dict[str, Callable[..., str]]:
@@ -73,6 +74,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         """
         versions = versions or self.get_default_versions()
         if self._clean_only:
+            from hatch_lambda.build.release import remove_now  # noqa: PLC0415
+
             with self._user_errors_abort():
                 remove_now(self.lambda_target(), Path(directory), versions)
         else:
@@ -85,6 +88,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
         return str(self._release(directory, "layer").artifacts["layer"])
 
     def _release(self, directory: str, version: str) -> Committed:
+        from hatch_lambda.build.release import build_release  # noqa: PLC0415
+
         if self._committed is None:
             versions = self._versions or [version]  # a version called without `build()`: that one alone
             with self._user_errors_abort():
@@ -95,6 +100,13 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
 
     def lambda_target(self) -> Target:
         """The validated target, for this build and for commands that work on it (`hatch-lambda lock`)."""
+        from hatchling.builders.utils import get_reproducible_timestamp  # noqa: PLC0415
+
+        from hatch_lambda.build.target import Target  # noqa: PLC0415
+        from hatch_lambda.files.record import zip_date_time  # noqa: PLC0415
+        from hatch_lambda.layer.requirements import layer_requirements  # noqa: PLC0415
+        from hatch_lambda.layer.sources import read_sources  # noqa: PLC0415
+
         core = self.metadata.core
         config = self._validated_config()
         return Target(
@@ -117,6 +129,8 @@ class LambdaBuilder(BuilderInterface[LambdaBuilderConfig, Any]):
 
     def _validated_config(self) -> LambdaBuilderConfig:
         """Read every option up front, so a bad one stops the build before any work is done."""
+        from hatch_lambda.platform import runtimes  # noqa: PLC0415
+
         config = self.config
         try:
             config.validate_keys()
