@@ -8,8 +8,10 @@ so every candidate is run once to confirm it works and has the right version.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from hatch_lambda.platform.runtimes import Runtime
@@ -24,18 +26,26 @@ def environment_variable_for(runtime: Runtime) -> str:
 
 
 def find_runtime_python(runtime: Runtime, uv: str | None) -> str | None:
-    for candidate in _candidates(runtime, uv):
-        if _is_cpython(candidate, runtime.python_version_text):
+    """The first candidate that runs and is CPython `runtime`'s version; found once per process
+    for the same settings (a build asks for it for the check, bytecode and the cache key)."""
+    version = runtime.python_version_text
+    explicit = os.environ.get(environment_variable_for(runtime))
+    return _found(version, uv, explicit, os.environ.get("PYENV_ROOT"))
+
+
+@functools.cache
+def _found(version: str, uv: str | None, explicit: str | None, pyenv_root: str | None) -> str | None:
+    for candidate in _candidates(version, uv, explicit, pyenv_root):
+        if _is_cpython(candidate, version):
             return candidate
     return None
 
 
-def _candidates(runtime: Runtime, uv: str | None) -> list[str]:
-    version = runtime.python_version_text
-    candidates = []
-    explicit = os.environ.get(environment_variable_for(runtime))
+def _candidates(version: str, uv: str | None, explicit: str | None, pyenv_root: str | None) -> Iterator[str]:
+    """In order, each computed only if the ones before it did not do: the explicit setting is
+    probed before uv's discovery (which takes a while on a machine with pyenv shims) ever runs."""
     if explicit:
-        candidates.append(explicit)
+        yield explicit
     if uv:
         found = subprocess.run(
             [uv, "python", "find", "--no-python-downloads", "--no-project", f"cpython@{version}"],
@@ -44,11 +54,10 @@ def _candidates(runtime: Runtime, uv: str | None) -> list[str]:
             check=False,
         )
         if found.returncode == 0 and found.stdout.strip():
-            candidates.append(found.stdout.strip())
-    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    installed = sorted((pyenv_root / "versions").glob(f"{version}.*"), reverse=True)
-    candidates += [str(path / "bin" / "python") for path in installed]
-    return candidates
+            yield found.stdout.strip()
+    root = Path(pyenv_root or Path.home() / ".pyenv")
+    for path in sorted((root / "versions").glob(f"{version}.*"), reverse=True):
+        yield str(path / "bin" / "python")
 
 
 def _is_cpython(candidate: str, version: str) -> bool:
