@@ -199,7 +199,12 @@ def _build(
     prove_loadable(target, "layer", proof)
     files += target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
     check_size(unzipped_size(files))
-    written = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
+    written = write_reproducible_zip(
+        destination,
+        files,
+        fixed_date_time=target.fixed_date_time,
+        compress_level=target.config.compress_level,
+    )
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)
     return {
