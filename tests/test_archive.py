@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import random
 import struct
+import threading
+import time
 import zipfile
 import zlib
 
@@ -192,3 +194,38 @@ def test_more_entries_than_the_classic_format_holds_get_zip64_end_records(tmp_pa
     assert struct.unpack_from("<2H", raw, len(raw) - 14) == (0xFFFF, 0xFFFF)
     assert raw[-42:-38] == b"PK\x06\x07"
     assert raw[-98:-94] == b"PK\x06\x06"
+
+
+def _steps_per_second(seconds: float) -> float:
+    """How fast the loop below runs with no other thread in the way."""
+    stamps, started, me = [], time.perf_counter(), threading.current_thread()
+    while me.is_alive() and time.perf_counter() - started < seconds:
+        stamps.append(time.perf_counter())
+    return len(stamps) / seconds
+
+
+def test_libdeflate_lets_other_threads_run_while_it_compresses():
+    # What makes the thread pool use every core: the GIL is released during each entry's deflate.
+    # Holding it, this thread would take no step (but at a switch or two) until the call returns.
+    assert libdeflate.parallel()
+    rng = random.Random(3)
+    words = [bytes(rng.choices(b"abcdefghij", k=rng.randint(2, 9))) for _ in range(5000)]
+    data = b" ".join(rng.choices(words, k=1_000_000))
+    span: list[float] = []
+
+    def compress() -> None:
+        span.append(time.perf_counter())
+        libdeflate.compress(data, 12)
+        span.append(time.perf_counter())
+
+    rate = _steps_per_second(0.1)
+    worker = threading.Thread(target=compress)
+    stamps = []
+    worker.start()
+    while worker.is_alive():
+        stamps.append(time.perf_counter())
+    worker.join()
+    started, ended = span
+    during = sum(1 for stamp in stamps if started < stamp < ended)
+
+    assert during > 0.1 * rate * (ended - started)
