@@ -46,7 +46,7 @@ def compress(data: bytes, level: int) -> bytes:
     if written == 0:
         message = f"libdeflate could not compress {len(data)} bytes into {bound}"
         raise DeflateFailed(message)
-    return out.raw[:written]
+    return ctypes.string_at(out, written)
 
 
 def crc32(data: bytes) -> int:
