@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import io
 import random
+import struct
+import threading
+import time
 import zipfile
+import zlib
 
+import deflate
 import pytest
 
+from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
 from hatch_lambda.archive.zip_stream import Entry, write_entries
 from hatch_lambda.files.record import FileToPack
@@ -90,30 +96,58 @@ def varied_files() -> list[FileToPack]:
     return files
 
 
-def test_compression_on_all_cores_gives_the_bytes_of_a_one_thread_zipfile_build(tmp_path):
+def _raw_entries(path):
+    """Each entry's name, stored compressed bytes and data, read from the zip's own offsets."""
+    raw = path.read_bytes()
+    with zipfile.ZipFile(path) as opened:
+        for info in opened.infolist():
+            name_length, extra_length = struct.unpack_from("<2H", raw, info.header_offset + 26)
+            start = info.header_offset + 30 + name_length + extra_length
+            yield info.filename, raw[start : start + info.compress_size], opened.read(info)
+
+
+def test_every_entry_is_libdeflates_raw_stream_of_its_data_and_the_crc_is_checked(tmp_path):
     files = varied_files()
 
-    parallel = write_reproducible_zip(tmp_path / "parallel.zip", files, fixed_date_time=FIXED)
-    reference = tmp_path / "reference.zip"
-    with zipfile.ZipFile(reference, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for file in sorted(files, key=lambda item: item.archive_path):
-            info = zipfile.ZipInfo(file.archive_path, FIXED)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3
-            info.external_attr = (0o100755 if file.executable else 0o100644) << 16
-            archive.writestr(info, file.read())
+    written = write_reproducible_zip(tmp_path / "parallel.zip", files, fixed_date_time=FIXED)
 
-    assert parallel.path.read_bytes() == reference.read_bytes()
-    with zipfile.ZipFile(parallel.path) as opened:
-        assert opened.testzip() is None
+    by_path = {file.archive_path: file.read() for file in files}
+    with zipfile.ZipFile(written.path) as opened:
+        assert opened.testzip() is None  # every CRC-32 checked against the data
         assert opened.read("pkg/ünïcode_名前.py") == b"X = 1\n"
+        assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in opened.infolist())
+    for name, stored, data in _raw_entries(written.path):
+        assert data == by_path[name]
+        assert stored == bytes(deflate.deflate_compress(data, 6))
+        assert zlib.decompress(stored, -15) == data  # raw deflate: no zlib header or trailer
 
 
-def test_one_worker_and_many_workers_write_the_same_bytes(tmp_path):
+def test_compression_on_all_cores_gives_the_bytes_of_a_one_thread_libdeflate_build(tmp_path, monkeypatch):
     files = varied_files()
+    parallel = write_reproducible_zip(tmp_path / "parallel.zip", files, fixed_date_time=FIXED)
+
+    # The reference: one thread, through the `deflate` package's own functions (no ctypes).
+    monkeypatch.setattr(libdeflate, "_c_api", lambda: None)
+    assert not libdeflate.parallel()
+    reference = write_reproducible_zip(tmp_path / "reference.zip", files, fixed_date_time=FIXED, workers=1)
+
+    assert parallel.path.read_bytes() == reference.path.read_bytes()
+
+
+def test_one_two_and_four_workers_write_the_same_bytes(tmp_path):
+    files = varied_files()
+    outputs = [
+        write_reproducible_zip(tmp_path / f"{workers}.zip", files, fixed_date_time=FIXED, workers=workers)
+        for workers in (1, 2, 4)
+    ]
+
+    assert outputs[0].path.read_bytes() == outputs[1].path.read_bytes() == outputs[2].path.read_bytes()
+
+
+def test_the_stream_writer_gives_the_same_bytes_for_any_worker_count():
     entries = [
         Entry(file.archive_path, file.read, FIXED, (0o100644 << 16), 3)
-        for file in sorted(files, key=lambda item: item.archive_path)
+        for file in sorted(varied_files(), key=lambda item: item.archive_path)
     ]
     outputs = []
     for workers in (1, 2, 8):
@@ -124,13 +158,90 @@ def test_one_worker_and_many_workers_write_the_same_bytes(tmp_path):
     assert outputs[0] == outputs[1] == outputs[2]
 
 
-def test_more_entries_than_the_classic_format_holds_fall_back_to_zip64(tmp_path):
+def test_the_level_changes_the_size_and_every_level_reads_back(tmp_path):
+    files = varied_files()
+    sizes = {}
+    for level in (1, 6, 12):
+        written = write_reproducible_zip(
+            tmp_path / f"{level}.zip", files, fixed_date_time=FIXED, compress_level=level
+        )
+        with zipfile.ZipFile(written.path) as opened:
+            assert opened.testzip() is None
+        sizes[level] = written.zipped_size
+
+    assert sizes[1] > sizes[6] > sizes[12]
+
+
+def test_more_entries_than_the_classic_format_holds_get_zip64_end_records(tmp_path):
     files = [
-        FileToPack(f"f{index:05}", constant(b""), executable=False, modified=FIXED) for index in range(65_536)
+        FileToPack(f"f{index:05}", constant(b"x" * (index % 7)), executable=False, modified=FIXED)
+        for index in range(65_536)
     ]
 
     written = write_reproducible_zip(tmp_path / "many.zip", files, fixed_date_time=FIXED)
+    one_worker = write_reproducible_zip(tmp_path / "one.zip", files, fixed_date_time=FIXED, workers=1)
 
+    assert written.path.read_bytes() == one_worker.path.read_bytes()
     with zipfile.ZipFile(written.path) as opened:
         assert len(opened.infolist()) == 65_536
+        assert opened.testzip() is None
+        assert opened.read("f65535") == b"x" * (65_535 % 7)
     assert written.file_count == 65_536
+    # The end records as zipfile writes them for the same entries (zip64's record and locator, then
+    # the classic one with the count at its 16-bit ceiling), but for where the directory lies:
+    # libdeflate writes an empty entry in 5 bytes where zlib takes 2.
+    reference = tmp_path / "zipfile.zip"
+    with zipfile.ZipFile(reference, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            info = zipfile.ZipInfo(file.archive_path, FIXED)
+            info.compress_type, info.create_system, info.external_attr = (
+                zipfile.ZIP_DEFLATED,
+                3,
+                0o100644 << 16,
+            )
+            archive.writestr(info, file.read())
+    ours, theirs = (_end_records(path.read_bytes()) for path in (written.path, reference))
+    assert ours == theirs
+
+
+def _end_records(raw: bytes) -> tuple[tuple[int | bytes, ...], ...]:
+    """The zip64 end record, its locator and the classic end record, without the offsets."""
+    zip64 = struct.unpack_from("<4sQ2H2L4Q", raw, len(raw) - 98)
+    locator = struct.unpack_from("<4sLQL", raw, len(raw) - 42)
+    classic = struct.unpack_from("<4s4H2LH", raw, len(raw) - 22)
+    return zip64[:-2], locator[:2] + locator[3:], classic[:5] + classic[7:]
+
+
+def _steps_per_second(seconds: float) -> float:
+    """How fast the loop below runs with no other thread in the way."""
+    stamps, started, me = [], time.perf_counter(), threading.current_thread()
+    while me.is_alive() and time.perf_counter() - started < seconds:
+        stamps.append(time.perf_counter())
+    return len(stamps) / seconds
+
+
+def test_libdeflate_lets_other_threads_run_while_it_compresses():
+    # What makes the thread pool use every core: the GIL is released during each entry's deflate.
+    # Holding it, this thread would take no step (but at a switch or two) until the call returns.
+    assert libdeflate.parallel()
+    rng = random.Random(3)
+    words = [bytes(rng.choices(b"abcdefghij", k=rng.randint(2, 9))) for _ in range(5000)]
+    data = b" ".join(rng.choices(words, k=1_000_000))
+    span: list[float] = []
+
+    def compress() -> None:
+        span.append(time.perf_counter())
+        libdeflate.compress(data, 12)
+        span.append(time.perf_counter())
+
+    rate = _steps_per_second(0.1)
+    worker = threading.Thread(target=compress)
+    stamps = []
+    worker.start()
+    while worker.is_alive():
+        stamps.append(time.perf_counter())
+    worker.join()
+    started, ended = span
+    during = sum(1 for stamp in stamps if started < stamp < ended)
+
+    assert during > 0.1 * rate * (ended - started)

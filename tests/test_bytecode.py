@@ -525,3 +525,91 @@ def test_requests_and_pydantic_import_from_bytecode_alone(tmp_path):
 
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.split() == ["3", "True"]
+
+
+# Every core, with a split fixed in advance ---------------------------------------------------------
+
+SPLIT_TREE = {
+    **APP,
+    "alpha/__init__.py": "NAMES = ('shared', 'alpha')\n",
+    "alpha/sub/mod.py": FROZENSETS,
+    "beta/__init__.py": "import alpha\nshared = {'x': (None, 'shared')}\n",
+    "beta/gamma.py": "def f(shared=None):\n    return shared in {None, 'alpha', ...}\n",
+    "single.py": "shared = 'shared'\n",
+}
+
+
+def compile_with(files, minor: str, workers: int | None) -> dict[str, bytes]:
+    return pycs(
+        compile_bytecode(
+            files,
+            python=python_or_skip(minor),
+            python_version=version(minor),
+            import_root="python/",
+            extracted_to=LAYER_ROOT,
+            workers=workers,
+        )
+    )
+
+
+def one_process(monkeypatch):
+    """What the compiler did before the split: one process, every source in sorted order."""
+    monkeypatch.setattr(
+        bytecode,
+        "_compile_in_chunks",
+        lambda python, version, sources, import_dir, workers: bytecode._compile_in_subprocess(
+            python, version, sources
+        ),
+    )
+
+
+@pytest.mark.parametrize("minor", MINORS)
+def test_one_two_and_four_compiler_processes_write_the_same_bytes(tmp_path, monkeypatch, minor):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", SPLIT_TREE), "python/")
+
+    by_workers = [compile_with(files, minor, workers) for workers in (1, 2, 4)]
+    one_process(monkeypatch)
+    reference = compile_with(files, minor, None)
+
+    assert len(by_workers[0]) == 9
+    assert by_workers[0] == by_workers[1] == by_workers[2]
+    if version(minor) >= (3, 11):  # 3.9 and 3.10 may differ in reference flags (see the module)
+        assert by_workers[0] == reference
+
+
+def test_each_top_level_package_compiles_in_its_own_process_several_at_once(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", SPLIT_TREE), "python/")
+    chunks: list[list[str]] = []
+    real = bytecode._compile_in_subprocess
+
+    def recording(python, version, sources):
+        chunks.append([dfile for dfile, _ in sources])
+        return real(python, version, sources)
+
+    monkeypatch.setattr(bytecode, "_compile_in_subprocess", recording)
+    compile_with(files, "3.12", 4)
+
+    assert sorted(chunk[0].split("/")[3] for chunk in chunks) == [
+        "alpha",
+        "beta",
+        "my_app",
+        "single.py",
+        "top.py",
+    ]
+    assert all(chunk == sorted(chunk) for chunk in chunks)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("minor", ["3.9", "3.12"])
+def test_real_packages_compile_to_the_same_bytes_on_any_number_of_cores(tmp_path, monkeypatch, minor):
+    target = install(tmp_path / "target", minor, "requests", "pydantic")
+    files = files_to_pack(target, "python/")
+
+    one, two = compile_with(files, minor, 1), compile_with(files, minor, 2)
+    one_process(monkeypatch)
+    reference = compile_with(files, minor, None)
+
+    assert len(one) > 100
+    assert one == two
+    if version(minor) >= (3, 11):
+        assert one == reference

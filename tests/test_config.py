@@ -69,6 +69,16 @@ def project(root, lambda_table: str, requires_python: str = ">=3.9", extra: str 
             "Field `tool.hatch.build.targets.lambda.compile-bytecode` must be a boolean",
         ),
         (
+            "compress-level = 13",
+            "Field `tool.hatch.build.targets.lambda.compress-level` must be a whole number from 1 (fastest) "
+            "to 12 (smallest) (got 13)",
+        ),
+        (
+            'compress-level = "6"',
+            "Field `tool.hatch.build.targets.lambda.compress-level` must be a whole number from 1 (fastest) "
+            "to 12 (smallest) (got '6')",
+        ),
+        (
             'slim-exclude = "tests/*"',
             "Field `tool.hatch.build.targets.lambda.slim-exclude` must be an array of strings",
         ),

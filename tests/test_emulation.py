@@ -12,10 +12,13 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import deflate
 import pytest
 
+from hatch_lambda.layer.uv import find_uv
 from tests.helpers import REPOSITORY, clean_environment, output_of, run_hatchling, run_invoke, write_project
 
 VARIABLE = "HATCH_LAMBDA_PYTHON_3_11_ARM64"
@@ -124,3 +127,56 @@ def test_a_real_numpy_layer_imports_and_runs_under_emulation(tmp_path, layer_cac
     assert invoked.returncode == 0, invoked.stderr
     assert json.loads(invoked.stdout) == {"machine": "aarch64", "sum": 45.0, "mean": 4.5}
     assert f"note: the handler ran under emulation, with `{VARIABLE}`" in invoked.stderr
+
+
+WRITE_ZIP = """
+import hashlib, io, random, sys
+from hatch_lambda.archive import libdeflate
+from hatch_lambda.archive.zip_stream import Entry, write_entries
+
+rng = random.Random(11)
+words = [bytes(rng.choices(b"abcdefghij_ (),:", k=rng.randint(2, 12))) for _ in range(3000)]
+datas = [b" ".join(rng.choices(words, k=rng.randint(0, 60_000))) for _ in range(40)]
+datas += [rng.randbytes(200_000), b""]
+entries = [
+    Entry(f"python/m{index:03}.py", lambda data=data: data, (1980, 1, 1, 0, 0, 0), 0o100644 << 16, 3)
+    for index, data in enumerate(datas)
+]
+out = []
+for level in (1, 6, 12):
+    stream = io.BytesIO()
+    write_entries(stream, entries, level=level)
+    out.append(hashlib.sha256(stream.getvalue()).hexdigest())
+print(libdeflate.parallel(), *out)
+"""
+
+
+@pytest.mark.network
+def test_the_aarch64_cpython_writes_the_same_zip_bytes_as_this_x86_64_one(tmp_path, arm64_python):
+    # The pinned `deflate` wheel for aarch64, beside hatch-lambda's own (pure Python) source.
+    site = tmp_path / "aarch64-site"
+    subprocess.run(
+        [
+            *(find_uv(), "pip", "install", "--quiet", "--target", str(site)),
+            *("--python-platform", "aarch64-manylinux_2_17", "--python-version", "3.11"),
+            *("--only-binary", ":all:", f"deflate=={deflate.__version__}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    emulated = subprocess.run(
+        [*arm64_python.split(), "-s", "-c", WRITE_ZIP],
+        env={**clean_environment(), "PYTHONPATH": f"{REPOSITORY}:{site}"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    native = subprocess.run(
+        [sys.executable, "-c", WRITE_ZIP], cwd=REPOSITORY, capture_output=True, text=True, check=False
+    )
+
+    assert emulated.returncode == 0, emulated.stderr
+    assert native.returncode == 0, native.stderr
+    assert emulated.stdout.split()[0] == "True"  # the aarch64 wheel's C API, on its threads
+    assert emulated.stdout == native.stdout

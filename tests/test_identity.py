@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import deflate
+
 from hatch_lambda.layer.identity import deflate_identity, pylock_distributions, tree_digest, uv_settings
 
 
@@ -74,6 +76,7 @@ def test_uv_settings_leave_out_where_files_come_from_and_keep_what_changes_them(
 def test_the_deflate_identity_names_the_implementation():
     identity = deflate_identity()
 
-    assert identity["zlib"]
+    assert identity["library"] == "libdeflate"
+    assert identity["deflate"] == deflate.__version__
     assert len(identity["sample"]) == 64
     assert deflate_identity() == identity

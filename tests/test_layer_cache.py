@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from hatch_lambda.layer.cache import KEEP_ENTRIES, LayerCache
@@ -77,13 +78,19 @@ def test_another_project_with_the_same_dependencies_shares_the_entry(
 
 
 def test_any_option_that_changes_the_bytes_changes_the_key(tmp_path, offline_environment, layer_cache):
-    for index, table in enumerate(("", 'layout = "site-packages"', "slim = true", 'architecture = "arm64"')):
+    tables = ("", 'layout = "site-packages"', "slim = true", 'architecture = "arm64"', "compress-level = 1")
+    for index, table in enumerate(tables):
         completed = run_hatchling(
             project(tmp_path / f"app{index}", table), "lambda:layer", environment=offline_environment
         )
         assert completed.returncode == 0, output_of(completed)
         assert "Layer from the cache" not in output_of(completed)
-    assert len(cache_entries(layer_cache)) == 4
+    assert len(cache_entries(layer_cache)) == 5
+    default, fastest = (tmp_path / name / "dist" / LAYER for name in ("app0", "app4"))
+    with zipfile.ZipFile(default) as one, zipfile.ZipFile(fastest) as other:
+        assert [(i.filename, i.CRC) for i in one.infolist()] == [
+            (i.filename, i.CRC) for i in other.infolist()
+        ]
 
 
 def test_with_a_lock_a_cached_build_needs_no_index_at_all(tmp_path, offline_environment, wheelhouse):

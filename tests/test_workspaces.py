@@ -384,8 +384,13 @@ def test_build_all_gives_each_function_its_code_and_one_shared_layer(tmp_path, o
         assert (dist / f"{name}-0.1.0-lambda-source.zip").read_bytes() != before
 
 
-def test_build_all_refuses_members_that_disagree_on_the_shared_layer(tmp_path, offline_environment):
-    root = workspace(tmp_path / "acme", orders_table="slim = true")
+@pytest.mark.parametrize(
+    ("table", "key"), [("slim = true", "slim"), ("compress-level = 9", "compress-level")]
+)
+def test_build_all_refuses_members_that_disagree_on_the_shared_layer(
+    tmp_path, offline_environment, table, key
+):
+    root = workspace(tmp_path / "acme", orders_table=table)
 
     completed = run_in(
         root,
@@ -395,7 +400,7 @@ def test_build_all_refuses_members_that_disagree_on_the_shared_layer(tmp_path, o
 
     output = output_of(completed)
     assert completed.returncode != 0
-    assert "set `slim` differently" in output
+    assert f"set `{key}` differently" in output
     assert not (root / "dist").exists() or not list((root / "dist").iterdir())
 
 

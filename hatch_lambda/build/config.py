@@ -15,6 +15,8 @@ from dependency_groups import resolve as resolve_groups
 from hatchling.builders.config import BuilderConfig
 from packaging.utils import InvalidName, canonicalize_name
 
+from hatch_lambda.archive.libdeflate import LEVELS as COMPRESS_LEVELS
+from hatch_lambda.archive.reproducible_zip import DEFAULT_COMPRESS_LEVEL
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import ZipDateTime, zip_date_time
 from hatch_lambda.layer.locks import lock_kind, unknown_lock_advice
@@ -34,6 +36,7 @@ OWN_OPTIONS = (
     "allow-sdist",
     "architecture",
     "compile-bytecode",
+    "compress-level",
     "dependency-groups",
     "environment",
     "exclude-packages",
@@ -112,6 +115,8 @@ class LambdaBuilderConfig(BuilderConfig):
         # The builder dates zips with hatchling's reading of SOURCE_DATE_EPOCH, after uv has run:
         # a value it cannot use must stop the build here, first.
         _ = self.zip_date_time
+        # Read by the zip writer only after uv has run: a bad value must stop the build first.
+        _ = self.compress_level
 
     # Hatchling's standard options, read by hatchling itself before this target builds: it raises a
     # TypeError naming the field, which hatchling's CLI shows as a traceback. Shown as the message.
@@ -314,6 +319,18 @@ class LambdaBuilderConfig(BuilderConfig):
     @cached_property
     def compile_bytecode(self) -> bool:
         return self._boolean("compile-bytecode")
+
+    @cached_property
+    def compress_level(self) -> int:
+        """libdeflate's level for both zips: 1 fastest, 12 smallest; 6 as zlib's default."""
+        value = self.target_config.get("compress-level", DEFAULT_COMPRESS_LEVEL)
+        if isinstance(value, bool) or not isinstance(value, int) or value not in COMPRESS_LEVELS:
+            message = (
+                f"Field {self._field('compress-level')} must be a whole number from {COMPRESS_LEVELS[0]} "
+                f"(fastest) to {COMPRESS_LEVELS[-1]} (smallest) (got {value!r})"
+            )
+            raise ValueError(message)
+        return value
 
     @cached_property
     def other_layers_size(self) -> int:

@@ -31,6 +31,7 @@ def layer_options(config: LambdaBuilderConfig, fixed_date_time: ZipDateTime | No
         "slim": config.slim,
         "slim-exclude": config.slim_exclude,
         "compile-bytecode": config.compile_bytecode,
+        "compress-level": config.compress_level,
         "date": fixed_date_time,
     }
 

@@ -211,7 +211,12 @@ def _build(
         target.reporter,
         f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
     )
-    written = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
+    written = write_reproducible_zip(
+        destination,
+        files,
+        fixed_date_time=target.fixed_date_time,
+        compress_level=target.config.compress_level,
+    )
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)
     return {

@@ -65,7 +65,12 @@ def build_source_zip(
         )
     files = [*shipped, *target.bytecode(shipped, import_root="", extracted_to=FUNCTION_ROOT)]
     check_size(unzipped_size(files))
-    written: WrittenZip = write_reproducible_zip(destination, files, fixed_date_time=target.fixed_date_time)
+    written: WrittenZip = write_reproducible_zip(
+        destination,
+        files,
+        fixed_date_time=target.fixed_date_time,
+        compress_level=target.config.compress_level,
+    )
     report_zip(target.reporter, written)
     return manifest.zip_entry(written, inputs)
 

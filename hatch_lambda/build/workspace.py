@@ -38,6 +38,7 @@ SHARED_OPTIONS = (
     "slim",
     "slim-exclude",
     "compile-bytecode",
+    "compress-level",
     "date",
 )
 

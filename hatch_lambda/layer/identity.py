@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import pathspec
 import tomlkit
 from packaging.utils import canonicalize_name
 
-from hatch_lambda.archive.reproducible_zip import COMPRESS_LEVEL
+from hatch_lambda.archive import libdeflate
 from hatch_lambda.layer.uv import uv_version
 
 # Never part of a directory's build, and rewritten by tools all the time.
@@ -226,17 +225,16 @@ def _setting_name(name: str) -> str:
 
 
 def deflate_identity() -> dict[str, str]:
-    """The deflate implementation the zip writer uses: zlib and zlib-ng (and their versions) give
-    different compressed bytes for the same input, so each has its own key. The sample's
-    compressed digest tells apart builds that report the same version."""
+    """The deflate library the zip writer uses and its version: another release may compress the
+    same input to other bytes, so each has its own key (the level is a layer option). The sample's
+    compressed digest tells apart builds that report the same version (a source build of the
+    `deflate` package linked to another libdeflate)."""
     sample = b"".join(
         hashlib.sha256(str(index).encode()).digest()[: index % 32] + b"hatch-lambda layer " * (index % 5)
         for index in range(4096)
     )
-    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
-    compressed = compressor.compress(sample) + compressor.flush()
     return {
-        "zlib": zlib.ZLIB_RUNTIME_VERSION,
-        "zlib-ng": str(getattr(zlib, "ZLIBNG_RUNTIME_VERSION", getattr(zlib, "ZLIBNG_VERSION", ""))),
-        "sample": hashlib.sha256(compressed).hexdigest(),
+        "library": libdeflate.LIBRARY,
+        "deflate": libdeflate.WRAPPER_VERSION,
+        "sample": hashlib.sha256(libdeflate.compress(sample, 6)).hexdigest(),
     }

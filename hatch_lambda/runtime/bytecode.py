@@ -10,12 +10,18 @@ This is a transform over files to pack: it returns the `.pyc` entries to add, be
 (`pkg/__pycache__/mod.cpython-312.pyc`), and the sources that CPython cannot compile. It knows
 nothing of zips or of which artifact it serves.
 
-Reproducible: the same files compile to the same bytes, whatever the checkout path, file dates or
-build environment. One subprocess compiles everything, which is what makes that hold:
+Reproducible: the same files compile to the same bytes, whatever the checkout path, file dates,
+build environment or number of cores. That holds because:
 - Sources go in through a pipe, in sorted order, so no temporary path exists to leak into the output.
   A `.pyc` can depend on what its process compiled before it (CPython 3.9 and 3.10 flag marshalled
-  objects by reference count, 3.12 merges repeated constants depending on which strings are already
-  interned), so the order is part of the input, and it is fixed.
+  objects by reference count: on a numpy, pydantic, cryptography and requests layer, 11 of 706
+  modules differ in those flags when pydantic is compiled after numpy rather than first; 3.12
+  merges repeated constants depending on which strings are already interned), so what each process
+  compiles, and in what order, is part of the input, and it is fixed in advance: one chunk per
+  top-level package (or top-level module), each compiled by a fresh process of its own, sources
+  sorted within it. Chunks run on every core at once (largest first); how many at once never
+  changes what any of them compiles. On CPython 3.11 and later the bytes also equal those of one
+  process compiling everything (the tests check both).
 - `PYTHONHASHSEED=0`, UTF-8 mode, no `site` and no `PYTHON*` settings: the interpreter starts in the
   same state everywhere, and string hashes are fixed.
 - CPython 3.9 and 3.10 marshal a frozenset constant (`x in {None, "a"}`) in hash-table order, and the
@@ -29,6 +35,7 @@ import os
 import struct
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -102,6 +109,7 @@ def compile_bytecode(
     python_version: tuple[int, int],
     import_root: str,
     extracted_to: str,
+    workers: int | None = None,
 ) -> CompiledBytecode:
     """Compile every importable module among `files` with `python`, a CPython `python_version`.
 
@@ -110,17 +118,20 @@ def compile_bytecode(
     `.py` files importable from there get bytecode (not `*.dist-info/`, not `my-script.py`).
     `extracted_to` is where Lambda extracts the zip (`FUNCTION_ROOT` or `LAYER_ROOT`): each `.pyc`
     names its source by that path, the one tracebacks show on Lambda, never a path of this machine.
-    Each `.pyc` entry keeps its source's date.
+    Each `.pyc` entry keeps its source's date. `workers` (all cores when None) is how many
+    compiler processes run at once; it changes how fast, never the bytes.
     """
     sources = sorted(
         (file for file in files if _is_importable(file.archive_path, import_root)),
         key=lambda file: file.archive_path,
     )
     cache_tag = f"cpython-{python_version[0]}{python_version[1]}"
-    records = _compile_in_subprocess(
+    records = _compile_in_chunks(
         python,
         f"{python_version[0]}.{python_version[1]}",
         [(extracted_to + file.archive_path, file.read()) for file in sources],
+        extracted_to + import_root,
+        workers or os.cpu_count() or 1,
     )
     pyc_files: list[FileToPack] = []
     uncompilable: list[Uncompilable] = []
@@ -152,6 +163,30 @@ def _pyc_path(archive_path: str, cache_tag: str) -> str:
     """PEP 3147: `pkg/mod.py` → `pkg/__pycache__/mod.cpython-312.pyc`."""
     source = PurePosixPath(archive_path)
     return str(source.parent / "__pycache__" / f"{source.stem}.{cache_tag}.pyc")
+
+
+def _compile_in_chunks(
+    python: str, version: str, sources: list[tuple[str, bytes]], import_dir: str, workers: int
+) -> list[tuple[bool, bytes]]:
+    """`_compile_in_subprocess` for each top-level package's sources, several at once; the records
+    in the order of `sources`."""
+    chunks: dict[str, list[tuple[str, bytes]]] = {}
+    for source in sources:
+        chunks.setdefault(source[0][len(import_dir) :].split("/")[0], []).append(source)
+    # Largest first, so the longest chunk is not the last one started; this order decides only when
+    # each chunk runs, never what it holds.
+    ordered = sorted(chunks.values(), key=lambda chunk: (-len(chunk), chunk[0][0]))
+    if workers <= 1 or len(ordered) <= 1:
+        results = [_compile_in_subprocess(python, version, chunk) for chunk in ordered]
+    else:
+        with ThreadPoolExecutor(min(workers, len(ordered)), thread_name_prefix="hatch-lambda-pyc") as pool:
+            results = list(pool.map(lambda chunk: _compile_in_subprocess(python, version, chunk), ordered))
+    by_path = {
+        dfile: record
+        for chunk, records in zip(ordered, results)
+        for (dfile, _), record in zip(chunk, records)
+    }
+    return [by_path[dfile] for dfile, _ in sources]
 
 
 def _compile_in_subprocess(
