@@ -20,6 +20,7 @@ from hatch_lambda.build import manifest
 from hatch_lambda.build.checks import prove_loadable
 from hatch_lambda.build.inputs import layer_options
 from hatch_lambda.build.reporting import report_zip
+from hatch_lambda.build.sbom import layer_facts
 from hatch_lambda.build.target import Target, unzipped_size
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
@@ -46,6 +47,8 @@ class PlannedLayer:
     cache: LayerCache | None = None
     # Filled by `build_layer_zip` when the layer was built, not taken from the cache.
     details_to_store: dict[str, Any] | None = None
+    # What the layer holds, for the SBOM (`build.sbom`): filled whether built or taken from the cache.
+    sbom_facts: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -89,9 +92,12 @@ def build_layer_zip(
     """
     if planned.key is not None:
         cached = _cached(target, planned, planned.key, hold)
-        if cached is not None and _placed(cached, destination):
+        # An entry without SBOM facts was written before SBOMs were: built again, and replaced.
+        if cached is not None and "sbom" in cached.details and _placed(cached, destination):
+            planned.sbom_facts = list(cached.details["sbom"])
             return _report_cached(target, planned, cached, destination, check_size)
     details = _build(target, planned.plan, destination, scratch, inputs=planned.inputs, check_size=check_size)
+    planned.sbom_facts = list(details["sbom"])
     if planned.cache is not None:
         planned.details_to_store = details
     return dict(details["entry"])
@@ -204,6 +210,7 @@ def _build(
     report_zip(target.reporter, written, largest)
     return {
         "entry": manifest.layer_entry(written, inputs, config.layout, distributions),
+        "sbom": layer_facts(installed, config.layer_prefix, plan.file_hashes),
         "largest": largest,
         # Shown again when the layer comes from the cache, the proof's with the install's.
         "warnings": layer.warnings + proof.warnings,

@@ -90,6 +90,24 @@ def pylock_distributions(path: Path) -> Distributions:
     return found
 
 
+def pylock_file_hashes(path: Path) -> dict[str, str]:
+    """File name -> sha256 of every wheel and sdist a PEP 751 lock names with a hash: which file an
+    install used, for the SBOM (`build.sbom`)."""
+    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    hashes = {}
+    for package in data.get("packages", []):
+        for file in [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]:
+            name = file.get("name") or _last_segment(str(file.get("url") or file.get("path") or ""))
+            digest = file.get("hashes", {}).get("sha256")
+            if name and digest:
+                hashes[str(name)] = str(digest)
+    return dict(sorted(hashes.items()))
+
+
+def _last_segment(location: str) -> str:
+    return location.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _source_identity(package: Mapping[str, Any], lock_directory: Path) -> list[str] | None:
     files = [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]
     if files:
