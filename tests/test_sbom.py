@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import zipfile
 from email.message import Message
 from pathlib import Path
@@ -21,7 +22,8 @@ from cyclonedx.validation.json import JsonStrictValidator
 from hatch_lambda.build.sbom import declared_licenses, purl
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.slim import slim_layer
-from tests.helpers import output_of, run_hatchling, write_project
+from tests.helpers import output_of, run_hatchling, run_in, write_project
+from tests.test_workspaces import workspace
 from tests.wheelfactory import WheelSpec, write_wheel
 
 CARRIED_SBOM = '{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1}\n'
@@ -223,3 +225,23 @@ def test_the_schema_check_rejects_a_document_that_breaks_it(project, offline_env
     document = json.loads((project / "dist" / SBOM_NAME).read_text(encoding="utf-8"))
     document["serialNumber"] = "not-a-urn"
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(document)) is not None
+
+
+def test_each_workspace_member_gets_an_sbom_with_its_first_party_code(tmp_path, offline_environment):
+    root = workspace(tmp_path / "acme")
+    command = [sys.executable, "-m", "hatch_lambda.cli", "build", "--all", "--no-isolation"]
+    completed = run_in(root, command, offline_environment)
+    assert completed.returncode == 0, output_of(completed)
+    for name in ("orders", "invoices"):
+        sbom = root / "dist" / f"{name}-0.1.0-lambda.cdx.json"
+        document = validated(sbom)
+        found = components(document)
+        artifact = {item["name"]: item["value"] for item in found["acme-shared"]["properties"]}
+        assert artifact["hatch-lambda:artifact"] == "source"
+        assert found["hlfix-extra"]["properties"][0]["value"] == "layer"
+        assert "hashes" in found["hlfix-extra"]  # the wheel the shared layer installed
+        graph = dependencies(document)
+        assert "pkg:pypi/acme-shared@1.0" in graph[f"pkg:pypi/{name}@0.1.0"]
+        assert graph["pkg:pypi/acme-shared@1.0"] == ["pkg:pypi/hlfix-extra@1.0"]
+        manifest = json.loads((root / "dist" / f"{name}-0.1.0-lambda.json").read_text(encoding="utf-8"))
+        assert manifest["sbom"]["sha256"] == hashlib.sha256(sbom.read_bytes()).hexdigest()
