@@ -126,7 +126,7 @@ class LayerCache:
                 "key": key,
                 "sha256": file_sha256(zip_path),
                 "details": details,
-                "details_sha256": _details_digest(details),
+                "details_sha256": details_digest(details),
             }
             write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
         except OSError as error:
@@ -237,7 +237,7 @@ def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
         return "its record is not one this version of hatch-lambda writes"
     if record["format"] != RECORD_FORMAT or record["key"] != key:
         return "its record is of another format or key"
-    if not isinstance(record["details"], dict) or record["details_sha256"] != _details_digest(
+    if not isinstance(record["details"], dict) or record["details_sha256"] != details_digest(
         record["details"]
     ):
         return "its recorded details were altered"
@@ -248,7 +248,8 @@ def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
     return None
 
 
-def _details_digest(details: Any) -> str:
+def details_digest(details: Any) -> str:
+    """The record's digest of its details: the shared cache (`layer.shared_cache`) uses it too."""
     canonical = json.dumps(details, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
