@@ -22,8 +22,9 @@ from cyclonedx.validation.json import JsonStrictValidator
 from hatch_lambda.build.sbom import declared_licenses, purl
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.slim import slim_layer
+from hatch_lambda.layer.identity import uv_lock_file_hashes
 from tests.helpers import output_of, run_hatchling, run_in, write_project
-from tests.test_workspaces import workspace
+from tests.test_workspaces import uv_lock, workspace
 from tests.wheelfactory import WheelSpec, write_wheel
 
 CARRIED_SBOM = '{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1}\n'
@@ -50,6 +51,8 @@ def sbom_wheels(directory: Path) -> Path:
             requires=["sbomfix-gamma; extra == 'fast'"],
             metadata=["Classifier: License :: OSI Approved :: Apache Software License"],
         ),
+        # Locked by `uv lock` (universal), never installed for Lambda's Linux.
+        WheelSpec("sbomfix-windows", "1.0", files={"sbomfix_windows.py": ""}),
         WheelSpec("sbomfix-gamma", "3.0", files={"sbomfix_gamma.py": ""}, metadata=["License: BSD-3-Clause"]),
     ):
         write_wheel(spec, directory)
@@ -245,3 +248,44 @@ def test_each_workspace_member_gets_an_sbom_with_its_first_party_code(tmp_path, 
         assert graph["pkg:pypi/acme-shared@1.0"] == ["pkg:pypi/hlfix-extra@1.0"]
         manifest = json.loads((root / "dist" / f"{name}-0.1.0-lambda.json").read_text(encoding="utf-8"))
         assert manifest["sbom"]["sha256"] == hashlib.sha256(sbom.read_bytes()).hexdigest()
+
+
+def test_a_uv_lock_install_lists_the_locked_wheel_hashes(project, offline_environment):
+    uv_lock(project, offline_environment)
+    output = build(project, offline_environment)
+    assert "the project's uv.lock" in output
+    found = components(validated(project / "dist" / SBOM_NAME))
+    for name, wheel in (
+        ("sbomfix-alpha", "sbomfix_alpha-1.0-py3-none-any.whl"),
+        ("sbomfix-gamma", "sbomfix_gamma-3.0-py3-none-any.whl"),
+    ):
+        digest = hashlib.sha256((project.parent / "sbom-wheels" / wheel).read_bytes()).hexdigest()
+        assert found[name]["hashes"] == [{"alg": "SHA-256", "content": digest}]
+
+
+def test_uv_lock_hashes_are_read_by_file_name(tmp_path):
+    lock = tmp_path / "uv.lock"
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "local-1.0-py3-none-any.whl").write_bytes(b"local wheel")
+    lock.write_text(
+        """
+version = 1
+
+[[package]]
+name = "remote"
+version = "2.0"
+sdist = { url = "https://files.example/remote-2.0.tar.gz", hash = "sha256:aa" }
+wheels = [{ url = "https://files.example/remote-2.0-py3-none-any.whl", hash = "sha256:bb" }]
+
+[[package]]
+name = "local"
+version = "1.0"
+wheels = [{ path = "wheels/local-1.0-py3-none-any.whl" }]
+""",
+        encoding="utf-8",
+    )
+    assert uv_lock_file_hashes(lock) == {
+        "local-1.0-py3-none-any.whl": hashlib.sha256(b"local wheel").hexdigest(),
+        "remote-2.0-py3-none-any.whl": "bb",
+        "remote-2.0.tar.gz": "aa",
+    }

@@ -22,6 +22,7 @@ import tomlkit
 from packaging.utils import canonicalize_name
 
 from hatch_lambda.archive.reproducible_zip import COMPRESS_LEVEL
+from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer.uv import uv_version
 
 # Never part of a directory's build, and rewritten by tools all the time.
@@ -101,6 +102,25 @@ def pylock_file_hashes(path: Path) -> dict[str, str]:
             digest = file.get("hashes", {}).get("sha256")
             if name and digest:
                 hashes[str(name)] = str(digest)
+    return dict(sorted(hashes.items()))
+
+
+def uv_lock_file_hashes(path: Path) -> dict[str, str]:
+    """File name -> sha256 of every wheel and sdist a `uv.lock` names: its `hash` (`sha256:...`), or
+    for a local file it locks without one (uv 0.13 hashes no `--find-links` directory's files) the
+    sha256 of that file, which the install reads."""
+    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    hashes = {}
+    for package in data.get("package", []):
+        for file in [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]:
+            location = str(file.get("url") or file.get("path") or "")
+            name = file.get("filename") or _last_segment(location)
+            algorithm, _, digest = str(file.get("hash", "")).partition(":")
+            if not digest and "path" in file:
+                local = path.parent / str(file["path"])
+                algorithm, digest = "sha256", (file_sha256(local) if local.is_file() else "")
+            if name and algorithm == "sha256" and digest:
+                hashes[str(name)] = digest
     return dict(sorted(hashes.items()))
 
 

@@ -26,6 +26,7 @@ from hatch_lambda.layer.identity import (
     pylock_distributions,
     pylock_file_hashes,
     tool_identity,
+    uv_lock_file_hashes,
 )
 from hatch_lambda.layer.locks import lock_kind, prepare_locked_install
 from hatch_lambda.layer.request import InstallRequest
@@ -91,7 +92,8 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
         lock_packages=request.lock_packages or None,
     )
     lock_path = lock if lock.is_absolute() else request.project_root / lock
-    is_pylock = lock_kind(lock_path) == "pylock"
+    kind = lock_kind(lock_path)
+    is_pylock = kind == "pylock"
     distributions = pylock_distributions(lock_path) if is_pylock else Distributions()
     # pip checks `--hash` lines on its own whenever any is present; uv is told how strict to be.
     if inputs.installer == "pip":
@@ -123,8 +125,18 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
         _uncacheable_reason(
             lock_path if user_lock else None, [*locked.unidentified, *distributions.unidentified]
         ),
-        pylock_file_hashes(lock_path) if is_pylock else {},
+        _file_hashes(lock_path, kind),
     )
+
+
+def _file_hashes(lock_path: Path, kind: str | None) -> dict[str, str]:
+    """The sha256 of each file the lock installs from, by file name (a requirements file's hashes
+    name no file, so it gives none)."""
+    if kind == "pylock":
+        return pylock_file_hashes(lock_path)
+    if kind == "uv.lock":
+        return uv_lock_file_hashes(lock_path)
+    return {}
 
 
 def _uncacheable_reason(user_lock: Path | None, unidentified: list[str]) -> str | None:
