@@ -215,6 +215,8 @@ def layer_description(release: Release) -> str:
 
 
 def upload_for(artifact: ZipArtifact, settings: PublishSettings) -> Upload:
+    if artifact.signed_key is not None and settings.s3_bucket is not None:
+        return Upload(artifact, settings.s3_bucket, artifact.signed_key)  # signed, already in S3
     if settings.s3_bucket is not None:
         return Upload(artifact, settings.s3_bucket, s3_key(settings.s3_prefix, artifact))
     if artifact.zipped_size > DIRECT_UPLOAD_LIMIT:

@@ -22,8 +22,9 @@ class ZipArtifact:
     path: Path
     zipped_size: int
     unzipped_size: int
-    sha256: str
-    code_sha256: str
+    sha256: str  # the zip's own (unsigned) bytes: what decides whether anything changed
+    code_sha256: str  # what Lambda will report: the signed object's with `signing-profile`
+    signed_key: str | None = None  # the S3 key of the signed object Lambda deploys (`signing-profile`)
 
 
 @dataclass(frozen=True)
