@@ -24,7 +24,7 @@ from typing import Any
 
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.layer.cache import details_digest
+from hatch_lambda.layer.cache import details_digest, record_problem
 
 RECORD_FORMAT = 1
 LAYERS_FOLDER = "layers-v1/"
@@ -175,17 +175,10 @@ def _s3_client(location: S3Location) -> Any:
 
 
 def _record_problem(key: str, record: Any) -> str | None:
-    if not isinstance(record, dict) or set(record) != _RECORD_KEYS:
-        return "its record is not one this version of hatch-lambda writes"
-    if record["format"] != RECORD_FORMAT or record["key"] != key:
-        return "its record is of another format or key"
-    if not isinstance(record["details"], dict) or record["details_sha256"] != details_digest(
-        record["details"]
-    ):
-        return "its recorded details were altered"
-    if not isinstance(record["size"], int) or not isinstance(record["sha256"], str):
+    problem = record_problem(key, record, keys=_RECORD_KEYS, record_format=RECORD_FORMAT)
+    if problem is None and (not isinstance(record["size"], int) or not isinstance(record["sha256"], str)):
         return "its record gives no size and sha256"
-    return None
+    return problem
 
 
 def _code(error: Exception) -> str:
