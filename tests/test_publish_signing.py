@@ -124,13 +124,19 @@ def publish(dist: Path, signer_client, lambda_proxy=None, **settings):
     return outcome, lines
 
 
-def test_both_zips_are_signed_and_the_signed_objects_deployed(aws, s3, signer, tmp_path):
-    client, stubber = signer
+def first_release(stubber: Stubber, s3, tmp_path: Path):
+    """A function, a build, and the signing jobs its first publish starts."""
     create_function("my-app")
     built = write_release(tmp_path / "dist")
     expect_profile(stubber)
     expect_signing(stubber, s3, built.source, "job-source")
     expect_signing(stubber, s3, built.layer, "job-layer")
+    return built
+
+
+def test_both_zips_are_signed_and_the_signed_objects_deployed(aws, s3, signer, tmp_path):
+    client, stubber = signer
+    built = first_release(stubber, s3, tmp_path)
 
     outcome, lines = publish(tmp_path / "dist", client)
 
@@ -146,11 +152,7 @@ def test_both_zips_are_signed_and_the_signed_objects_deployed(aws, s3, signer, t
 
 def test_unchanged_zips_are_neither_signed_nor_uploaded_again(aws, s3, signer, tmp_path):
     client, stubber = signer
-    create_function("my-app")
-    built = write_release(tmp_path / "dist")
-    expect_profile(stubber)
-    expect_signing(stubber, s3, built.source, "job-source")
-    expect_signing(stubber, s3, built.layer, "job-layer")
+    first_release(stubber, s3, tmp_path)
     publish(tmp_path / "dist", client)
     objects = len(s3.list_object_versions(Bucket=BUCKET)["Versions"])
 
