@@ -383,6 +383,11 @@ def _add_publish(commands: Any) -> None:
         help="turn on SnapStart and move the alias only once the new version's snapshot is taken",
     )
     publish.add_argument(
+        "--signing-profile",
+        metavar="NAME",
+        help="sign both zips with this AWS Signer profile (needs --s3-bucket)",
+    )
+    publish.add_argument(
         "--dry-run", action="store_true", default=None, help="print the plan; upload and change nothing"
     )
     publish.add_argument(
@@ -409,6 +414,7 @@ def _run_publish(arguments: argparse.Namespace) -> int:
         "s3-prefix": arguments.s3_prefix,
         "alias": arguments.alias,
         "snap-start": arguments.snap_start,
+        "signing-profile": arguments.signing_profile,
         "dry-run": arguments.dry_run,
         "json": arguments.json,
     }

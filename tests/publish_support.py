@@ -166,6 +166,7 @@ def write_release(
     architecture: str = "x86_64",
     source_unzipped: int | None = None,
     layer_unzipped: int | None = None,
+    sbom_sha256: str | None = None,
 ) -> Built:
     """A dist/ as `hatch build -t lambda` leaves it: two zips and the manifest describing them."""
     dist.mkdir(parents=True, exist_ok=True)
@@ -198,6 +199,11 @@ def write_release(
                 "python_version": runtime.removeprefix("python"),
                 "architecture": architecture,
                 "artifacts": artifacts,
+                **(
+                    {"sbom": {"file": "my_app-0.1.0-lambda.cdx.json", "sha256": sbom_sha256}}
+                    if sbom_sha256
+                    else {}
+                ),
             }
         ),
         encoding="utf-8",

@@ -69,6 +69,7 @@ def test_build_versions_clean_and_directory_in_hatchs_spelling(tmp_path, offline
     assert source_only.returncode == 0, output_of(source_only)
     assert sorted(path.name for path in out.iterdir()) == [
         "cli_app-1.0-lambda-source.zip",
+        "cli_app-1.0-lambda.cdx.json",
         "cli_app-1.0-lambda.json",
     ]
     both = hatch_lambda(

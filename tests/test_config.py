@@ -163,7 +163,11 @@ def test_default_runtime_follows_requires_python_and_standard_options_work(tmp_p
 
     assert completed.returncode == 0, output_of(completed)
     built = sorted(path.name for path in (root / "lambda-out").iterdir())
-    assert built == ["conf_app-0.3-lambda-layer-python3.11-x86_64.zip", "conf_app-0.3-lambda.json"]
+    assert built == [
+        "conf_app-0.3-lambda-layer-python3.11-x86_64.zip",
+        "conf_app-0.3-lambda.cdx.json",
+        "conf_app-0.3-lambda.json",
+    ]
     # python3.11 is not yet deprecated on the suite's fixed day.
     assert "deprecated" not in output_of(completed)
 

@@ -77,6 +77,7 @@ def test_demo_project_builds_with_hatch_and_its_handler_runs_on_cpython_312(tmp_
     assert dist_names(project) == [
         "my_app-0.1.0-lambda-layer-python3.12-x86_64.zip",
         "my_app-0.1.0-lambda-source.zip",
+        "my_app-0.1.0-lambda.cdx.json",
         "my_app-0.1.0-lambda.json",
     ]
     layer_zip = project / "dist" / "my_app-0.1.0-lambda-layer-python3.12-x86_64.zip"
@@ -112,13 +113,18 @@ def test_hatch_selects_versions_and_targets_and_cleans_only_its_own(tmp_path, wi
 
     source_only = hatch_build(project, with_wheelhouse, "-t", "lambda:source")
     assert source_only.returncode == 0, output_of(source_only)
-    assert dist_names(project) == ["e2e_app-1.0-lambda-source.zip", "e2e_app-1.0-lambda.json"]
+    assert dist_names(project) == [
+        "e2e_app-1.0-lambda-source.zip",
+        "e2e_app-1.0-lambda.cdx.json",
+        "e2e_app-1.0-lambda.json",
+    ]
 
     everything = hatch_build(project, with_wheelhouse, "-t", "sdist", "-t", "wheel", "-t", "lambda")
     assert everything.returncode == 0, output_of(everything)
     expected = [
         "e2e_app-1.0-lambda-layer-python3.12-x86_64.zip",
         "e2e_app-1.0-lambda-source.zip",
+        "e2e_app-1.0-lambda.cdx.json",
         "e2e_app-1.0-lambda.json",
         "e2e_app-1.0-py3-none-any.whl",
         "e2e_app-1.0.tar.gz",

@@ -194,6 +194,7 @@ def test_a_failed_rebuild_leaves_the_previous_layer_untouched(tmp_path, offline_
     assert layer_zip(root).read_bytes() == before
     assert sorted(path.name for path in (root / "dist").iterdir()) == [
         "cyclic_app-1.2-lambda-layer-python3.12-x86_64.zip",
+        "cyclic_app-1.2-lambda.cdx.json",
         "cyclic_app-1.2-lambda.json",
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import boto3
@@ -63,6 +64,20 @@ def test_first_publish_creates_the_layer_updates_the_code_and_attaches_the_layer
         [version["LayerVersionArn"]],
     )
     assert any(line.startswith("Published layer arn:aws:lambda:") for line in lines)
+
+
+def test_the_layer_version_records_the_sbom_sha256_next_to_the_zip(aws, tmp_path):
+    create_function("my-app")
+    sbom_sha256 = "ab" * 32
+    built = write_release(tmp_path / "dist", sbom_sha256=sbom_sha256)
+
+    publish(tmp_path, SETTINGS)
+
+    [version] = layer_versions()
+    description = version["Description"]
+    assert f"sha256:{hashlib.sha256(built.layer).hexdigest()}" in description
+    assert f"sbom-sha256:{sbom_sha256}" in description
+    assert len(description) <= 256
 
 
 def test_republishing_unchanged_bytes_uploads_and_publishes_nothing(aws, tmp_path):

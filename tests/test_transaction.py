@@ -148,7 +148,7 @@ def test_a_failed_first_build_leaves_nothing_to_deploy(tmp_path, offline_environ
     assert_failed_cleanly(failed, {}, root, "checking the handler")
 
 
-def test_three_cache_hit_rebuilds_leave_exactly_three_files(tmp_path, offline_environment):
+def test_three_cache_hit_rebuilds_leave_exactly_the_four_artifacts(tmp_path, offline_environment):
     root = orders_project(tmp_path / "orders", dependencies=["hlfix-pure"], handler_imports=["hlfix_pure"])
     for round_ in range(4):
         (root / "orders" / "app.py").write_text(
@@ -160,6 +160,7 @@ def test_three_cache_hit_rebuilds_leave_exactly_three_files(tmp_path, offline_en
     assert sorted(dist_snapshot(root)) == [
         "orders-0.1.0-lambda-layer-python3.12-x86_64.zip",
         "orders-0.1.0-lambda-source.zip",
+        "orders-0.1.0-lambda.cdx.json",
         "orders-0.1.0-lambda.json",
     ]
 
@@ -313,6 +314,7 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path, offline_en
     assert sorted(dist_snapshot(root)) == [
         "orders-0.1.0-lambda-layer-python3.12-x86_64.zip",
         "orders-0.1.0-lambda-source.zip",
+        "orders-0.1.0-lambda.cdx.json",
         "orders-0.1.0-lambda.json",
     ]
 

@@ -356,8 +356,10 @@ def test_build_all_gives_each_function_its_code_and_one_shared_layer(tmp_path, o
     assert sorted(path.name for path in dist.iterdir()) == [
         "acme-lambda-layer-python3.12-x86_64.zip",
         "invoices-0.1.0-lambda-source.zip",
+        "invoices-0.1.0-lambda.cdx.json",
         "invoices-0.1.0-lambda.json",
         "orders-0.1.0-lambda-source.zip",
+        "orders-0.1.0-lambda.cdx.json",
         "orders-0.1.0-lambda.json",
     ]
     assert "Checked handler orders.app.handler" in output

@@ -250,6 +250,7 @@ class WheelSpec:
     files: dict[str, bytes | str] = field(default_factory=dict)
     requires: list[str] = field(default_factory=list)
     entry_points: str = ""
+    metadata: list[str] = field(default_factory=list)  # more METADATA headers: `License-Expression: MIT`
 
     @property
     def distribution(self) -> str:
@@ -268,6 +269,7 @@ def write_wheel(spec: WheelSpec, directory: Path) -> Path:
     purelib = all(tag.endswith("-any") for tag in spec.tags)
     metadata = ["Metadata-Version: 2.1", f"Name: {spec.name}", f"Version: {spec.version}"]
     metadata += [f"Requires-Dist: {requirement}" for requirement in spec.requires]
+    metadata += spec.metadata
     wheel = [
         "Wheel-Version: 1.0",
         "Generator: hatch-lambda-tests",

@@ -20,6 +20,8 @@ from hatch_lambda.archive.reproducible_zip import DEFAULT_COMPRESS_LEVEL
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import ZipDateTime, zip_date_time
 from hatch_lambda.layer.locks import lock_kind, unknown_lock_advice
+from hatch_lambda.layer.shared_cache import ENVIRONMENT_VARIABLE as SHARED_CACHE_VARIABLE
+from hatch_lambda.layer.shared_cache import S3Location, parse_s3_location
 from hatch_lambda.layer.sources import read_pyproject
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
@@ -35,6 +37,7 @@ OWN_OPTIONS = (
     "allow-blocked-runtime",
     "allow-sdist",
     "architecture",
+    "cache-s3",
     "compile-bytecode",
     "compress-level",
     "dependency-groups",
@@ -117,6 +120,7 @@ class LambdaBuilderConfig(BuilderConfig):
         _ = self.zip_date_time
         # Read by the zip writer only after uv has run: a bad value must stop the build first.
         _ = self.compress_level
+        _ = self.cache_s3
 
     # Hatchling's standard options, read by hatchling itself before this target builds: it raises a
     # TypeError naming the field, which hatchling's CLI shows as a traceback. Shown as the message.
@@ -307,6 +311,21 @@ class LambdaBuilderConfig(BuilderConfig):
             )
             raise ValueError(message)
         return zip_date_time(timestamp)
+
+    @cached_property
+    def cache_s3(self) -> S3Location | None:
+        """The shared layer cache: `HATCH_LAMBDA_CACHE_S3` (a CI runner's), else `cache-s3`."""
+        if os.environ.get(SHARED_CACHE_VARIABLE):
+            return parse_s3_location(
+                os.environ[SHARED_CACHE_VARIABLE], f"Environment variable `{SHARED_CACHE_VARIABLE}`"
+            )
+        value = self.target_config.get("cache-s3")
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            message = f"Field {self._field('cache-s3')} must be a string, `s3://BUCKET/PREFIX/`"
+            raise TypeError(message)
+        return parse_s3_location(value, f"Field {self._field('cache-s3')}")
 
     @cached_property
     def slim(self) -> bool:

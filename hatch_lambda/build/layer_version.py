@@ -20,6 +20,7 @@ from hatch_lambda.build import manifest
 from hatch_lambda.build.checks import prove_loadable
 from hatch_lambda.build.inputs import layer_options
 from hatch_lambda.build.reporting import counted, report_zip, waiting
+from hatch_lambda.build.sbom import layer_facts
 from hatch_lambda.build.target import Target, unzipped_size
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
@@ -30,6 +31,7 @@ from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, p
 from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.layer.request import InstallRequest
+from hatch_lambda.layer.shared_cache import SharedLayerCache
 from hatch_lambda.layer.sources import requirement_names
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
@@ -46,6 +48,10 @@ class PlannedLayer:
     cache: LayerCache | None = None
     # Filled by `build_layer_zip` when the layer was built, not taken from the cache.
     details_to_store: dict[str, Any] | None = None
+    # What the layer holds, for the SBOM (`build.sbom`): filled whether built or taken from the cache.
+    sbom_facts: list[dict[str, Any]] = field(default_factory=list)
+    shared: SharedLayerCache | None = None  # the S3 level, when `cache-s3` is set
+    from_shared: bool = False  # taken from the shared cache: nothing to upload
     warnings: list[str] = field(default_factory=list)
 
 
@@ -92,26 +98,41 @@ def build_layer_zip(
     """
     if planned.key is not None:
         cached = _cached(target, planned, planned.key, hold)
-        if cached is not None and _placed(cached, destination):
+        # An entry without SBOM facts was written before SBOMs were: built again, and replaced.
+        if cached is not None and "sbom" in cached.details and _placed(cached, destination):
+            planned.sbom_facts = list(cached.details["sbom"])
             return _report_cached(target, planned, cached, destination, check_size)
+        shared = _shared(target, planned, planned.key, scratch)
+        if shared is not None and _placed(shared, destination):
+            planned.sbom_facts = list(shared.details["sbom"])
+            planned.details_to_store, planned.from_shared = shared.details, True  # kept locally too
+            assert planned.shared is not None
+            where = f"the shared cache ({planned.shared.object_url(planned.key)})"
+            return _report_cached(target, planned, shared, destination, check_size, where=where)
     details = _build(target, planned.plan, destination, scratch, inputs=planned.inputs, check_size=check_size)
-    if planned.cache is not None:
+    planned.sbom_facts = list(details["sbom"])
+    if planned.key is not None:
         planned.details_to_store = details
     return dict(details["entry"])
 
 
 def store_in_cache(target: Target, planned: PlannedLayer, committed: Path) -> None:
-    """After the commit: keep a copy of a freshly built layer for the next build. Failing only warns."""
-    if planned.cache is None or planned.key is None or planned.details_to_store is None:
+    """After the commit: keep a copy of a freshly built layer for the next build (and, with
+    `cache-s3`, for every runner). Failing only warns."""
+    if planned.key is None or planned.details_to_store is None:
         return
-    try:
-        planned.cache.store(planned.key, committed, planned.details_to_store)
-    except OSError as error:
-        planned.cache.warnings.append(
-            f"Could not keep the layer in the cache at {planned.cache.root} ({error}): the next build "
-            "installs it again"
-        )
-    _show_cache_warnings(target, planned.cache)
+    if planned.cache is not None:
+        try:
+            planned.cache.store(planned.key, committed, planned.details_to_store)
+        except OSError as error:
+            planned.cache.warnings.append(
+                f"Could not keep the layer in the cache at {planned.cache.root} ({error}): the next "
+                "build installs it again"
+            )
+        _show_cache_warnings(target, planned.cache)
+    if planned.shared is not None and not planned.from_shared:
+        planned.shared.store(planned.key, committed, planned.details_to_store)
+        _show_cache_warnings(target, planned.shared)
 
 
 def _cached(
@@ -132,7 +153,21 @@ def _cached(
     return cached
 
 
-def _show_cache_warnings(target: Target, cache: LayerCache) -> None:
+def _shared(target: Target, planned: PlannedLayer, key: str, scratch: Path) -> CachedLayer | None:
+    """The layer from the shared cache in S3, downloaded into `scratch` and checked; None on a miss."""
+    location = target.config.cache_s3
+    if location is None:
+        return None
+    planned.shared = SharedLayerCache(location)
+    downloaded = scratch / "shared-cache.zip"
+    details = planned.shared.fetch(key, downloaded)
+    _show_cache_warnings(target, planned.shared)
+    if details is None or "sbom" not in details:
+        return None
+    return CachedLayer(downloaded, details)
+
+
+def _show_cache_warnings(target: Target, cache: LayerCache | SharedLayerCache) -> None:
     for warning in cache.warnings:
         target.reporter.display_warning(warning)
     cache.warnings.clear()
@@ -150,11 +185,14 @@ def _report_cached(
     cached: CachedLayer,
     destination: Path,
     check_size: Callable[[int], None],
+    *,
+    where: str | None = None,
 ) -> dict[str, Any]:
     entry = cached.details["entry"]
     check_size(int(entry["unzipped_size"]))
+    where = where or f"the cache ({cached.zip_path.parent})"
     target.reporter.display_info(
-        f"Layer from the cache ({cached.zip_path.parent}): the same {len(entry['packages'])} packages, "
+        f"Layer from {where}: the same {len(entry['packages'])} packages, "
         "options and hatch-lambda version were built before; no install, no zipping"
     )
     for warning in cached.details.get("warnings", []):
@@ -221,6 +259,7 @@ def _build(
     report_zip(target.reporter, written, largest)
     return {
         "entry": manifest.layer_entry(written, inputs, config.layout, distributions),
+        "sbom": layer_facts(installed, config.layer_prefix, plan.file_hashes),
         "largest": largest,
         # Shown again when the layer comes from the cache, the proof's with the install's.
         "warnings": layer.warnings + proof.warnings,

@@ -78,6 +78,7 @@ def manifest_text(
     artifacts: dict[str, dict[str, Any] | None],
     problems: list[str],
     handler_check: HandlerCheckRecord,
+    sbom: dict[str, str] | None = None,
 ) -> str:
     """The manifest's bytes. `artifacts` omits a zip that is needed but not built; None: no layer needed."""
     manifest: dict[str, Any] = {
@@ -95,6 +96,8 @@ def manifest_text(
         "problems": problems,
         "handler_check": handler_check.to_json(),
     }
+    if sbom is not None:
+        manifest["sbom"] = sbom  # the CycloneDX SBOM written beside it: its file name and sha256
     return json.dumps(manifest, indent=2) + "\n"
 
 

@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hatch_lambda.archive.atomic import write_text
-from hatch_lambda.build import manifest
+from hatch_lambda.build import manifest, sbom
 from hatch_lambda.build.checks import check_release_handler, check_release_size
 from hatch_lambda.build.first_party import FirstPartyCode, collect_first_party
 from hatch_lambda.build.inputs import release_inputs
 from hatch_lambda.build.layer_version import PlannedLayer, build_layer_zip, plan_layer_version, store_in_cache
+from hatch_lambda.build.sbom import first_party_facts, zip_layer_facts
 from hatch_lambda.build.source_version import build_source_zip
 from hatch_lambda.build.target import Target
 from hatch_lambda.build.transaction import Staging, transaction
 from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.platform.runtimes import marker_environment
 
 STEPS = {
     "plan": "planning (settings, requirements, resolution)",
@@ -67,6 +70,7 @@ class SharedLayer:
     entry: dict[str, Any] | None  # its manifest entry; None: the members need no layer
     path: Path | None  # where it is staged
     inputs: str  # the digest every member's release is built from
+    sbom_facts: list[dict[str, Any]] = field(default_factory=list)  # what it holds, for the SBOM
 
 
 def build_release(target: Target, output: Path, versions: list[str], *, clean: list[str] | None) -> Committed:
@@ -102,6 +106,7 @@ class ReleaseRun:
         self.artifacts: dict[str, dict[str, Any] | None] = {}
         self.staged: dict[str, Path] = {}
         self.shared: SharedLayer | None = None
+        self.layer_facts: list[dict[str, Any]] | None = None  # None: the layer was not built by this run
 
     def plan(self, staging: Staging, *, own_layer: bool = True) -> None:
         target, config = self.target, self.target.config
@@ -143,10 +148,12 @@ class ReleaseRun:
             self.artifacts["layer"] = self._layer(staging, held, self.planned, self.artifacts.get("source"))
             if self.artifacts["layer"] is not None:
                 self.staged["layer"] = staging.staged[self.target.layer_name]
+            self.layer_facts = self.planned.sbom_facts if self.planned is not None else []
 
     def use_shared_layer(self, shared: SharedLayer) -> None:
         self.shared = shared
         self.artifacts["layer"] = shared.entry
+        self.layer_facts = shared.sbom_facts
         if shared.path is not None:
             self.staged["layer"] = shared.path
 
@@ -164,6 +171,8 @@ class ReleaseRun:
                 unpaired="; ".join(self.problems) or None,
             )
         with self.step("commit"):
+            sbom_path = staging.stage(target.sbom_name)
+            write_text(sbom_path, self._sbom_text())
             write_text(
                 staging.stage(target.manifest_name),
                 manifest.manifest_text(
@@ -175,8 +184,28 @@ class ReleaseRun:
                     artifacts=self.artifacts,
                     problems=self.problems,
                     handler_check=check,
+                    sbom={"file": target.sbom_name, "sha256": file_sha256(sbom_path)},
                 ),
             )
+
+    def _sbom_text(self) -> str:
+        target, config = self.target, self.target.config
+        components = {"source": first_party_facts(self.code.packages if self.code else [])}
+        layer = self.artifacts.get("layer")
+        if self.layer_facts is not None:
+            components["layer"] = self.layer_facts
+        elif layer is not None:  # carried from an earlier build: described from the zip itself
+            components["layer"] = zip_layer_facts(self.output / layer["file"], config.layer_prefix)
+        return sbom.sbom_text(
+            project_name=target.project_name,
+            project_version=target.project_version,
+            requirements=target.requirements,
+            environment=marker_environment(config.runtime, config.architecture),
+            zips=self.artifacts,
+            components=components,
+            properties={"runtime": config.runtime.name, "architecture": config.architecture},
+            timestamp=sbom.source_date_epoch(),
+        )
 
     def after_commit(self, written: list[Path], removed: list[Path]) -> None:
         target = self.target

@@ -16,6 +16,7 @@ from hatch_lambda.runtime.bytecode import compile_bytecode, runtime_python
 SOURCE_SUFFIX = "-lambda-source.zip"
 LAYER_INFIX = "-lambda-layer-"
 MANIFEST_SUFFIX = "-lambda.json"
+SBOM_SUFFIX = "-lambda.cdx.json"
 
 
 class Target:
@@ -71,6 +72,10 @@ class Target:
     def manifest_name(self) -> str:
         return f"{self.stem}{MANIFEST_SUFFIX}"
 
+    @property
+    def sbom_name(self) -> str:
+        return f"{self.stem}{SBOM_SUFFIX}"
+
     def owns(self, file_name: str, versions: list[str]) -> bool:
         """Whether `file_name` is one of this project's own artifacts of `versions` (what `clean` removes)."""
         return (
@@ -80,7 +85,7 @@ class Target:
                 and file_name.startswith(f"{self.stem}{LAYER_INFIX}")
                 and file_name.endswith(".zip")
             )
-            or ({"source", "layer"} <= set(versions) and file_name == self.manifest_name)
+            or ({"source", "layer"} <= set(versions) and file_name in {self.manifest_name, self.sbom_name})
         )
 
     @cached_property

@@ -179,7 +179,7 @@ def _shared_layer(
             hold=held,
             check_size=lambda size: check_release_size(target, source=largest_source, layer=size),
         )
-    return _Shared(entry, destination, inputs, planned)
+    return _Shared(entry, destination, inputs, planned.sbom_facts, planned)
 
 
 def _shared_target(members: list[Target], stem: str, requirements: list[str], reporter: Reporter) -> Target:

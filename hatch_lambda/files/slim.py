@@ -3,7 +3,9 @@
 Test suites shipped inside dependencies (`tests`/`test` directories), type stubs (`*.pyi`) and
 C/C++/Cython sources and headers are needed to build or check packages, never to import them.
 Metadata directories are left alone, and `slim-exclude` adds the user's own glob patterns, matched
-against paths relative to the layer's import root (for example `botocore/data/*/2015-*`).
+against paths relative to the layer's import root (for example `botocore/data/*/2015-*`). The SBOMs
+wheels carry (PEP 770, `.dist-info/sboms/`) are kept whatever the patterns say: the layer's SBOM
+refers to them, and they describe native code a wheel bundles that no other record names.
 """
 
 from __future__ import annotations
@@ -44,14 +46,20 @@ def slim_layer(
     kept, removed_files, removed_bytes = [], 0, 0
     for file in files:
         relative = file.archive_path.removeprefix(import_root)
-        if (drop_never_imported and _never_imported(relative)) or any(
+        dropped = (drop_never_imported and _never_imported(relative)) or any(
             fnmatchcase(relative, pattern) for pattern in extra_patterns
-        ):
+        )
+        if dropped and not _carried_sbom(relative):
             removed_files += 1
             removed_bytes += file.unzipped_size
         else:
             kept.append(file)
     return SlimResult(kept, removed_files, removed_bytes)
+
+
+def _carried_sbom(relative: str) -> bool:
+    parts = relative.split("/")
+    return len(parts) > 2 and parts[0].endswith(".dist-info") and parts[1] == "sboms"
 
 
 def _never_imported(relative: str) -> bool:

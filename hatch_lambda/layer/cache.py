@@ -126,7 +126,7 @@ class LayerCache:
                 "key": key,
                 "sha256": file_sha256(zip_path),
                 "details": details,
-                "details_sha256": _details_digest(details),
+                "details_sha256": details_digest(details),
             }
             write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
         except OSError as error:
@@ -231,16 +231,25 @@ def own_copy(source: Path, destination: Path) -> None:
     shutil.copyfile(source, destination)
 
 
-def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
-    """Why `record` is not exactly what `store` writes for `key`, or None when it is."""
-    if not isinstance(record, dict) or set(record) != _RECORD_KEYS:
+def record_problem(key: str, record: Any, *, keys: frozenset[str], record_format: int) -> str | None:
+    """Why `record` does not have the shape, format, key and details digest of a record written for
+    `key`, or None when it has (the shared cache's records are checked by this rule too)."""
+    if not isinstance(record, dict) or set(record) != keys:
         return "its record is not one this version of hatch-lambda writes"
-    if record["format"] != RECORD_FORMAT or record["key"] != key:
+    if record["format"] != record_format or record["key"] != key:
         return "its record is of another format or key"
-    if not isinstance(record["details"], dict) or record["details_sha256"] != _details_digest(
+    if not isinstance(record["details"], dict) or record["details_sha256"] != details_digest(
         record["details"]
     ):
         return "its recorded details were altered"
+    return None
+
+
+def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
+    """Why `record` is not exactly what `store` writes for `key`, or None when it is."""
+    problem = record_problem(key, record, keys=_RECORD_KEYS, record_format=RECORD_FORMAT)
+    if problem is not None:
+        return problem
     if not zip_path.is_file():
         return "its zip is missing"
     if file_sha256(zip_path) != record["sha256"]:
@@ -248,7 +257,8 @@ def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
     return None
 
 
-def _details_digest(details: Any) -> str:
+def details_digest(details: Any) -> str:
+    """The record's digest of its details: the shared cache (`layer.shared_cache`) uses it too."""
     canonical = json.dumps(details, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -21,6 +21,7 @@ import tomlkit
 from packaging.utils import canonicalize_name
 
 from hatch_lambda.archive import libdeflate
+from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer.uv import uv_version
 
 # Never part of a directory's build, and rewritten by tools all the time.
@@ -87,6 +88,43 @@ def pylock_distributions(path: Path) -> Distributions:
         )
     found.identities.sort(key=str)
     return found
+
+
+def pylock_file_hashes(path: Path) -> dict[str, str]:
+    """File name -> sha256 of every wheel and sdist a PEP 751 lock names with a hash: which file an
+    install used, for the SBOM (`build.sbom`)."""
+    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    hashes = {}
+    for package in data.get("packages", []):
+        for file in [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]:
+            name = file.get("name") or _last_segment(str(file.get("url") or file.get("path") or ""))
+            digest = file.get("hashes", {}).get("sha256")
+            if name and digest:
+                hashes[str(name)] = str(digest)
+    return dict(sorted(hashes.items()))
+
+
+def uv_lock_file_hashes(path: Path) -> dict[str, str]:
+    """File name -> sha256 of every wheel and sdist a `uv.lock` names: its `hash` (`sha256:...`), or
+    for a local file it locks without one (uv 0.13 hashes no `--find-links` directory's files) the
+    sha256 of that file, which the install reads."""
+    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    hashes = {}
+    for package in data.get("package", []):
+        for file in [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]:
+            location = str(file.get("url") or file.get("path") or "")
+            name = file.get("filename") or _last_segment(location)
+            algorithm, _, digest = str(file.get("hash", "")).partition(":")
+            if not digest and "path" in file:
+                local = path.parent / str(file["path"])
+                algorithm, digest = "sha256", (file_sha256(local) if local.is_file() else "")
+            if name and algorithm == "sha256" and digest:
+                hashes[str(name)] = digest
+    return dict(sorted(hashes.items()))
+
+
+def _last_segment(location: str) -> str:
+    return location.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _source_identity(package: Mapping[str, Any], lock_directory: Path) -> list[str] | None:

@@ -21,7 +21,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from hatch_lambda.__about__ import __version__
-from hatch_lambda.layer.identity import Distributions, pylock_distributions, tool_identity
+from hatch_lambda.layer.identity import (
+    Distributions,
+    pylock_distributions,
+    pylock_file_hashes,
+    tool_identity,
+    uv_lock_file_hashes,
+)
 from hatch_lambda.layer.locks import lock_kind, prepare_locked_install
 from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.uv import find_uv, resolve_with_uv
@@ -43,6 +49,8 @@ class LayerPlan:
     warnings: list[str]
     # Why this layer is built fresh, never taken from or kept in the cache; None when it can be.
     uncacheable_reason: str | None = None
+    # File name -> sha256 of the wheels (and sdists) the lock installs from, for the SBOM.
+    file_hashes: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def plan_layer(request: InstallRequest, inputs: LayerInputs, scratch: Path) -> LayerPlan:
@@ -63,7 +71,7 @@ def plan_layer(request: InstallRequest, inputs: LayerInputs, scratch: Path) -> L
 def cache_key(plan: LayerPlan, options: dict[str, Any]) -> str | None:
     if plan.material is None or plan.uncacheable_reason is not None:
         return None
-    identity = {"hatch-lambda": __version__, "format": 2, "set": plan.material, "options": options}
+    identity = {"hatch-lambda": __version__, "format": 3, "set": plan.material, "options": options}
     return _digest(json.dumps(identity, sort_keys=True).encode())[:32]
 
 
@@ -84,7 +92,9 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
         lock_packages=request.lock_packages or None,
     )
     lock_path = lock if lock.is_absolute() else request.project_root / lock
-    distributions = pylock_distributions(lock_path) if lock_kind(lock_path) == "pylock" else Distributions()
+    kind = lock_kind(lock_path)
+    is_pylock = kind == "pylock"
+    distributions = pylock_distributions(lock_path) if is_pylock else Distributions()
     # pip checks `--hash` lines on its own whenever any is present; uv is told how strict to be.
     if inputs.installer == "pip":
         arguments = ["--requirement", str(lock), "--no-deps"]
@@ -115,7 +125,18 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
         _uncacheable_reason(
             lock_path if user_lock else None, [*locked.unidentified, *distributions.unidentified]
         ),
+        _file_hashes(lock_path, kind),
     )
+
+
+def _file_hashes(lock_path: Path, kind: str | None) -> dict[str, str]:
+    """The sha256 of each file the lock installs from, by file name (a requirements file's hashes
+    name no file, so it gives none)."""
+    if kind == "pylock":
+        return pylock_file_hashes(lock_path)
+    if kind == "uv.lock":
+        return uv_lock_file_hashes(lock_path)
+    return {}
 
 
 def _uncacheable_reason(user_lock: Path | None, unidentified: list[str]) -> str | None:

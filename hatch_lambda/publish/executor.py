@@ -39,6 +39,7 @@ from hatch_lambda.publish.plan import (
 )
 from hatch_lambda.publish.release import Release, ZipArtifact, find_manifest, read_release
 from hatch_lambda.publish.settings import PublishSettings, read_project, settings_from
+from hatch_lambda.publish.signing import ReleaseSigner
 
 INSTALL_HINT = (
     'Publishing needs boto3: `pip install "hatch-lambda[publish]"` (for `hatch publish`, install it '
@@ -125,8 +126,8 @@ def publish_release(
     release: Release, settings: PublishSettings, *, other_layers_size: int, report: Report
 ) -> PublishOutcome:
     """Publish `release` with boto3's default session; a dry run only reads."""
-    lambda_client, s3_client = _clients()
-    publisher = Publisher(lambda_client, s3_client, report=report)
+    lambda_client, s3_client, signer_client = _clients()
+    publisher = Publisher(lambda_client, s3_client, report=report, signer_client=signer_client)
     return publisher.run(release, settings, other_layers_size=other_layers_size)
 
 
@@ -152,7 +153,7 @@ def publish_project(
     return outcome, settings
 
 
-def _clients() -> tuple[Any, Callable[[], Any]]:
+def _clients() -> tuple[Any, Callable[[], Any], Callable[[], Any]]:
     try:
         import boto3  # noqa: PLC0415  (optional dependency: only publishing loads it)
         from botocore.config import Config  # noqa: PLC0415
@@ -168,7 +169,11 @@ def _clients() -> tuple[Any, Callable[[], Any]]:
         lambda_client = session.client("lambda", config=config)
     except Exception as error:
         raise _setup_error(error) from error
-    return lambda_client, lambda: session.client("s3", config=config)
+    return (
+        lambda_client,
+        lambda: session.client("s3", config=config),
+        lambda: session.client("signer", config=config),
+    )
 
 
 def _setup_error(error: Exception) -> PublishError:
@@ -194,14 +199,18 @@ class Publisher:
         *,
         report: Report,
         sleep: Callable[[float], None] = time.sleep,
+        signer_client: Callable[[], Any] | None = None,
     ) -> None:
         self.lambda_client = lambda_client
+        self._signer_factory = signer_client
         self._s3_factory = s3_client
         self._s3: Any = None
         self.report = report
         self.sleep = sleep
 
     def run(self, release: Release, settings: PublishSettings, *, other_layers_size: int) -> PublishOutcome:
+        if settings.signing_profile is not None:
+            release = self.signed(release, settings)
         newest_layer = (
             self.newest_layer_version(settings.layer_name)
             if settings.layer_name is not None and release.layer is not None
@@ -214,6 +223,29 @@ class Publisher:
         if settings.dry_run:
             return dry_run_outcome(plan, self.report)
         return self.execute(plan)
+
+    def signed(self, release: Release, settings: PublishSettings) -> Release:
+        """The release with its zips signed (before any plan, so the signed bytes are what is compared)."""
+        assert settings.signing_profile is not None and settings.s3_bucket is not None
+        if self._s3 is None:
+            self._s3 = self._s3_factory()
+        assert self._signer_factory is not None
+        signer = ReleaseSigner(
+            signer=self._signer_factory(),
+            s3=self._s3,
+            lambda_client=self.lambda_client,
+            call=self._call,
+            report=self.report,
+            sleep=self.sleep,
+        )
+        return signer.sign(
+            release,
+            settings.signing_profile,
+            settings.s3_bucket,
+            settings.s3_prefix,
+            settings.function_names,
+            dry_run=settings.dry_run,
+        )
 
     # Observing ----------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from hatch_lambda.publish.settings import ALLOW_BLOCKED_RUNTIME_HINT, PublishSet
 LAYERS_PER_FUNCTION = 5
 DESCRIPTION_LIMIT = 256
 SHA256_MARK = "sha256:"
+SBOM_SHA256_MARK = "sbom-sha256:"
 # SnapStart for Python starts with the python3.12 runtime.
 SNAP_START_OLDEST_PYTHON = (3, 12)
 SNAP_START_APPLY_ON = "PublishedVersions"
@@ -201,17 +202,21 @@ def holds_bytes(version: LayerVersionState, artifact: ZipArtifact) -> bool:
 
 
 def layer_description(release: Release) -> str:
-    """Records the zip's sha256, so a later publish recognises these bytes without downloading them."""
+    """Records the zip's sha256, so a later publish recognises these bytes without downloading them,
+    and the SBOM's, so the layer version names the SBOM that describes it."""
     assert release.layer is not None
-    text = (
-        f"{release.project_name} {release.project_version} dependencies; {SHA256_MARK}{release.layer.sha256}"
-    )
-    if len(text) > DESCRIPTION_LIMIT:
-        text = f"hatch-lambda {SHA256_MARK}{release.layer.sha256}"
+    hashes = f"{SHA256_MARK}{release.layer.sha256}"
+    if release.sbom_sha256 is not None:
+        hashes += f"; {SBOM_SHA256_MARK}{release.sbom_sha256}"
+    text = f"{release.project_name} {release.project_version} dependencies; {hashes}"
+    if len(text) > DESCRIPTION_LIMIT:  # at most 162 characters
+        text = f"hatch-lambda {hashes}"
     return text
 
 
 def upload_for(artifact: ZipArtifact, settings: PublishSettings) -> Upload:
+    if artifact.signed_key is not None and settings.s3_bucket is not None:
+        return Upload(artifact, settings.s3_bucket, artifact.signed_key)  # signed, already in S3
     if settings.s3_bucket is not None:
         return Upload(artifact, settings.s3_bucket, s3_key(settings.s3_prefix, artifact))
     if artifact.zipped_size > DIRECT_UPLOAD_LIMIT:

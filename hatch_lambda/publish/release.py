@@ -22,8 +22,9 @@ class ZipArtifact:
     path: Path
     zipped_size: int
     unzipped_size: int
-    sha256: str
-    code_sha256: str
+    sha256: str  # the zip's own (unsigned) bytes: what decides whether anything changed
+    code_sha256: str  # what Lambda will report: the signed object's with `signing-profile`
+    signed_key: str | None = None  # the S3 key of the signed object Lambda deploys (`signing-profile`)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Release:
     source: ZipArtifact | None
     layer: ZipArtifact | None
     handlers: tuple[str, ...] = ()  # the target's `handler`, as the build recorded it
+    sbom_sha256: str | None = None  # the CycloneDX SBOM's, as the build recorded it
 
 
 REBUILD = "run `hatch build -t lambda` again"
@@ -92,6 +94,7 @@ def read_release(manifest: Path) -> Release:
             source=_artifact(manifest, artifacts.get("source")),
             layer=_artifact(manifest, artifacts.get("layer")),
             handlers=tuple(str(handler) for handler in data.get("handler_check", {}).get("handlers", [])),
+            sbom_sha256=str(data["sbom"]["sha256"]) if isinstance(data.get("sbom"), dict) else None,
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise PublishError(f"{manifest} is not a hatch-lambda manifest ({error!r}): {REBUILD}.") from error

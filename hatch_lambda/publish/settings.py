@@ -24,6 +24,7 @@ SETTING_KEYS = (
     "s3-prefix",
     "alias",
     "snap-start",
+    "signing-profile",
     "dry-run",
     "json",
 )
@@ -45,6 +46,7 @@ class PublishSettings:
     dry_run: bool = False
     json_output: bool = False
     snap_start: bool = False  # SnapStart for the functions' published versions, the alias's among them
+    signing_profile: str | None = None  # AWS Signer profile that signs both zips before they deploy
 
 
 def settings_from(tables: Iterable[Mapping[str, Any]]) -> PublishSettings:
@@ -70,7 +72,13 @@ def settings_from(tables: Iterable[Mapping[str, Any]]) -> PublishSettings:
         dry_run=_flag(merged, "dry-run"),
         json_output=_flag(merged, "json"),
         snap_start=_flag(merged, "snap-start"),
+        signing_profile=_optional_text(merged, "signing-profile"),
     )
+    if settings.signing_profile is not None and settings.s3_bucket is None:
+        raise PublishError(
+            "Publish setting `signing-profile` needs `s3-bucket`: AWS Signer signs S3 objects, so the "
+            "zips go through a (versioned) bucket in the functions' region."
+        )
     if settings.layer_name is None and not settings.function_names:
         raise PublishError(
             f"Nothing to publish to: set `layer-name` and/or `function-name` in [{PUBLISH_TABLE}] "
