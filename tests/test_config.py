@@ -61,6 +61,10 @@ def project(root, lambda_table: str, requires_python: str = ">=3.9", extra: str 
         ),
         ("slim = 1", "Field `tool.hatch.build.targets.lambda.slim` must be a boolean"),
         (
+            'path-dependencies = "sdist"',
+            "Field `tool.hatch.build.targets.lambda.path-dependencies` must be one of: code, layer",
+        ),
+        (
             'allow-blocked-runtime = "yes"',
             "Field `tool.hatch.build.targets.lambda.allow-blocked-runtime` must be a boolean",
         ),
