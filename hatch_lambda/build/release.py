@@ -71,6 +71,7 @@ class SharedLayer:
     path: Path | None  # where it is staged
     inputs: str  # the digest every member's release is built from
     sbom_facts: list[dict[str, Any]] = field(default_factory=list)  # what it holds, for the SBOM
+    planned: PlannedLayer | None = None  # to store in the layer cache after the commit
 
 
 def build_release(target: Target, output: Path, versions: list[str], *, clean: list[str] | None) -> Committed:
@@ -106,6 +107,7 @@ class ReleaseRun:
         self.artifacts: dict[str, dict[str, Any] | None] = {}
         self.staged: dict[str, Path] = {}
         self.shared: SharedLayer | None = None
+        self.problems: list[str] = []  # why the release is not deployable, once staged
         self.layer_facts: list[dict[str, Any]] | None = None  # None: the layer was not built by this run
 
     def plan(self, staging: Staging, *, own_layer: bool = True) -> None:

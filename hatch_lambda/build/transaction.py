@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -113,8 +114,6 @@ def _abandoned(work: Path) -> bool:
 
 
 def _older_than(path: Path, *, seconds: float) -> bool:
-    import time  # noqa: PLC0415 - only for the rare directory without a lock
-
     try:
         return time.time() - path.stat().st_mtime > seconds
     except OSError:

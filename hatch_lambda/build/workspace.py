@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hatch_lambda.build.checks import check_release_size
 from hatch_lambda.build.inputs import layer_options, release_inputs
-from hatch_lambda.build.layer_version import PlannedLayer, build_layer_zip, plan_layer_version, store_in_cache
+from hatch_lambda.build.layer_version import build_layer_zip, plan_layer_version, store_in_cache
 from hatch_lambda.build.release import ReleaseRun, SharedLayer
 from hatch_lambda.build.reporting import Reporter
 from hatch_lambda.build.target import Target
@@ -91,7 +91,7 @@ def build_workspace(
         groups.setdefault((target.config.runtime.name, target.config.architecture), []).append(target)
     with transaction(output, stem) as staging, contextlib.ExitStack() as held:
         runs: list[ReleaseRun] = []
-        shared_layers: list[tuple[Target, _Shared]] = []
+        shared_layers: list[tuple[Target, SharedLayer]] = []
         for (runtime, architecture), members in sorted(groups.items()):
             _refuse_disagreeing_options(members)
             group = [ReleaseRun(member, output, ["source", "layer"]) for member in members]
@@ -114,6 +114,7 @@ def build_workspace(
                 layer_target,
                 staging,
                 held,
+                inputs=inputs,
                 requirements=union,
                 largest_source=largest_source,
                 step=group[0].step,
@@ -145,23 +146,18 @@ def build_workspace(
         )
 
 
-@dataclass(frozen=True)
-class _Shared(SharedLayer):
-    planned: PlannedLayer | None = None  # to store in the layer cache after the commit
-
-
 def _shared_layer(
     target: Target,
     staging: Staging,
     held: contextlib.ExitStack,
     *,
+    inputs: str,
     requirements: list[str],
     largest_source: int,
     step: Callable[[str], AbstractContextManager[None]],
-) -> _Shared:
-    inputs = release_inputs(target.config, requirements, target.lock, target.fixed_date_time)
+) -> SharedLayer:
     if not requirements:
-        return _Shared(None, None, inputs)
+        return SharedLayer(None, None, inputs)
     with step("plan"):
         planned = plan_layer_version(
             target,
@@ -179,7 +175,7 @@ def _shared_layer(
             hold=held,
             check_size=lambda size: check_release_size(target, source=largest_source, layer=size),
         )
-    return _Shared(entry, destination, inputs, planned.sbom_facts, planned)
+    return SharedLayer(entry, destination, inputs, planned.sbom_facts, planned)
 
 
 def _shared_target(members: list[Target], stem: str, requirements: list[str], reporter: Reporter) -> Target:
