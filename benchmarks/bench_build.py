@@ -189,6 +189,9 @@ def base_environment() -> dict[str, str]:
         if key in PASSED_THROUGH
         or not key.startswith(("UV_", "PIP_", "HATCH_", "VIRTUAL_ENV", "SOURCE_DATE_EPOCH", "SAM_"))
     }
+    # A user's Python writes bytecode for what it imports: without it every timed process would
+    # compile hatchling's and hatch-lambda's modules from source again.
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     environment["UV_NO_CONFIG"] = "1"  # no uv.toml: uv reads the default index, for both uv recipes
     environment["PIP_CONFIG_FILE"] = os.devnull  # no pip.conf: pip reads the default index
     environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"

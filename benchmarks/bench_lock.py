@@ -68,6 +68,7 @@ def main() -> None:
         write_project(resolving, locked=False)
         write_project(locked, locked=False)
         environment = {**os.environ, "HATCH_LAMBDA_CACHE_DIR": str(work / "layer-cache")}
+        environment.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's Python writes bytecode
         run([sys.executable, "-m", "hatch_lambda.cli", "lock"], locked, environment)
         shutil.rmtree(locked)
         write_project(locked, locked=True)
