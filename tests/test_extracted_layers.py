@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import stat
+import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.layer.extracted_layers import MARKER, PYCACHE_FOLDER, TREES_FOLDER, tree_directory
+from hatch_lambda.layer.extracted_layers import (
+    MARKER,
+    PYCACHE_FOLDER,
+    TREES_FOLDER,
+    set_write_bits,
+    tree_directory,
+)
 from hatch_lambda.platform.runtimes import runtime_named
 from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, invoke_handler
 from tests.helpers import output_of, require_cpython, run_hatchling, run_invoke, write_project
@@ -133,11 +139,8 @@ def test_a_different_layer_gets_its_own_tree(tmp_path, offline_environment, laye
 
 
 def _delete_the_tree(tree: Path) -> None:
-    _writable(tree.parent)
-    for directory, _subdirectories, files in os.walk(tree.parent, topdown=False):
-        for name in files:
-            os.unlink(os.path.join(directory, name))
-        os.rmdir(directory)
+    set_write_bits(tree.parent, writable=True)
+    shutil.rmtree(tree.parent)
 
 
 def _delete_the_marker(tree: Path) -> None:
@@ -151,20 +154,14 @@ def _another_layers_marker(tree: Path) -> None:
 
 def _rewrite_a_module(tree: Path) -> None:
     module = next(tree.rglob("hlfix_pure/__init__.py"))
-    _writable(module.parent)
+    set_write_bits(module.parent, writable=True)
     module.write_text("def shout(text):\n    return 'tampered'\n")
 
 
 def _add_a_file(tree: Path) -> None:
     package = next(tree.rglob("hlfix_pure/__init__.py")).parent
-    _writable(package)
+    set_write_bits(package, writable=True)
     (package / "extra.py").write_text("")
-
-
-def _writable(top: Path) -> None:
-    for directory, _subdirectories, files in os.walk(top):
-        for path in (directory, *(os.path.join(directory, name) for name in files)):
-            os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | stat.S_IWUSR)
 
 
 @pytest.mark.parametrize(
