@@ -16,10 +16,13 @@ import pytest
 
 from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer.extracted_layers import (
+    KEEP_TREES,
     MARKER,
     PYCACHE_FOLDER,
     TREES_FOLDER,
+    prune,
     set_write_bits,
+    shared_layer_tree,
     tree_directory,
 )
 from hatch_lambda.platform.runtimes import runtime_named
@@ -245,3 +248,39 @@ def test_invoke_reuses_the_tree_and_answers_as_without_the_cache(
     assert json.loads(invoked.stdout) == json.loads(without_cache.response or b"")
     assert with_cache.response == without_cache.response
     assert identity(tree) == before
+
+
+def _small_layer(path: Path, text: str) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("python/marker.py", text)
+    return path
+
+
+def test_trees_are_pruned_to_a_bounded_count_never_one_in_use(tmp_path):
+    cache = tmp_path / "cache"
+    layers = [
+        _small_layer(tmp_path / f"layer-{number}.zip", f"N = {number}\n") for number in range(KEEP_TREES + 2)
+    ]
+
+    with shared_layer_tree(cache, layers[0]) as in_use:
+        assert in_use is not None
+        for layer in layers[1:]:
+            with shared_layer_tree(cache, layer) as tree:
+                assert tree is not None
+                assert (tree / "python" / "marker.py").read_text() == f"N = {layers.index(layer)}\n"
+        # Made first and so the least recently used, but a check holds it: kept.
+        assert (in_use / "python" / "marker.py").is_file()
+        kept = [
+            path
+            for path in (cache / TREES_FOLDER).iterdir()
+            if path.is_dir() and not path.name.startswith(".")
+        ]
+        assert KEEP_TREES <= len(kept) <= KEEP_TREES + 1
+
+    prune(cache)
+
+    kept = [
+        path for path in (cache / TREES_FOLDER).iterdir() if path.is_dir() and not path.name.startswith(".")
+    ]
+    assert len(kept) == KEEP_TREES
+    assert not in_use.exists()
