@@ -19,7 +19,7 @@ one directory per runtime CPython version and architecture so pycs of different 
 mix. It mirrors the absolute path of each source, so the trees, the runtime SDK and the
 interpreter's standard library compile once. What lies in a check's own temporary directory (the
 source zip's code) is redirected there by a symbolic link for the time of the check, so nothing of
-it stays in the cache.
+it stays in the cache; the check's `opt`, a link to the shared tree, compiles into the tree's place.
 
 Anything this cache cannot do (an unwritable directory, a full disk) gives None, and the caller
 extracts into a temporary directory and runs without writing bytecode, as it did before: slower,
@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
@@ -242,14 +242,24 @@ def prune(cache_root: Path, keep: int = KEEP_TREES) -> None:
 
 
 @contextmanager
-def bytecode_prefix(cache_root: Path, interpreter: str, transient: Path) -> Iterator[Path | None]:
-    """The `-X pycache_prefix` directory for `interpreter` (`cpython-3.12-x86_64`), with whatever
-    lies under `transient` (a check's own directory) compiled into `transient/pycache` instead, for
-    the block; None when the cache cannot hold bytecode (run with `-B` then)."""
+def bytecode_prefix(
+    cache_root: Path, interpreter: str, transient: Path, shared: Mapping[str, Path]
+) -> Iterator[Path | None]:
+    """The `-X pycache_prefix` directory for `interpreter` (`cpython-3.12-x86_64`), for the block.
+
+    What lies under `transient` (a check's own directory) is compiled into `transient/pycache`
+    instead, and so removed with it; except that each `transient/NAME` of `shared` (a link to a
+    shared tree) compiles into that tree's own place under the prefix. None when the cache cannot
+    hold bytecode (run with `-B` then).
+    """
     prefix = (cache_root / PYCACHE_FOLDER / interpreter).resolve()
     link = _mirrored(prefix, transient)
     try:
         (transient / "pycache").mkdir(exist_ok=True)
+        for name, tree in shared.items():
+            mirror = _mirrored(prefix, tree)
+            mirror.mkdir(parents=True, exist_ok=True)  # a link to a missing directory gets no pycs
+            (transient / "pycache" / name).symlink_to(mirror, target_is_directory=True)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(transient / "pycache", target_is_directory=True)
     except OSError:

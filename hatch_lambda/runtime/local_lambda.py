@@ -128,7 +128,8 @@ class LambdaLayout:
     root: Path
     # Lambda's own SDK (boto3 ...), after the layers on sys.path like /var/runtime; shared, in the cache.
     runtime_sdk: Path | None = None
-    # The layer's read-only tree shared through the cache (`extracted_layers`); None: `root/opt`.
+    # The layer's read-only tree shared through the cache (`extracted_layers`), which `opt` links
+    # to; None: the layer is extracted into `opt` itself.
     shared_opt: Path | None = None
     # How the interpreter treats bytecode: compiled into the cache once (`-X pycache_prefix=...`),
     # or, without a usable cache, never written (`-B`).
@@ -140,7 +141,7 @@ class LambdaLayout:
 
     @property
     def opt(self) -> Path:
-        return self.shared_opt or self.root / "opt"
+        return self.root / "opt"
 
     @property
     def runtime_dir(self) -> Path:
@@ -199,7 +200,13 @@ def lambda_layout(
     try:
         with ExitStack() as held:
             shared = held.enter_context(shared_layer_tree(cache, layer_zip)) if layer_zip else None
-            prefix = held.enter_context(bytecode_prefix(cache, interpreter, root)) if interpreter else None
+            # The layer's modules compile into the shared tree's own bytecode directory.
+            redirected = {"opt": shared} if shared else {}
+            prefix = (
+                held.enter_context(bytecode_prefix(cache, interpreter, root, redirected))
+                if interpreter
+                else None
+            )
             options = ("-X", f"pycache_prefix={prefix}") if prefix is not None else ("-B",)
             layout = LambdaLayout(root, runtime_sdk, shared, options)
             _fill(layout, source_zip, None if shared else layer_zip)
@@ -212,7 +219,11 @@ def _fill(layout: LambdaLayout, source_zip: Path | None, layer_zip: Path | None)
     """Extract what the layout does not share, add the runtime's files, and make them read-only."""
     own = [layout.task, layout.runtime_dir, layout.runtime_hooks]
     extracted = [(source_zip, layout.task)]
-    if layout.shared_opt is None:
+    if layout.shared_opt is not None:
+        # A link, so the handler sees the layer where it always did (beside the task directory);
+        # the bootstrap refuses writes through it like any other (it compares real paths).
+        layout.opt.symlink_to(layout.shared_opt, target_is_directory=True)
+    else:
         own.append(layout.opt)
         extracted.append((layer_zip, layout.opt))
     for archive, directory in extracted:
