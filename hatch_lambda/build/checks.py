@@ -10,7 +10,8 @@ from hatch_lambda.build.target import Target
 from hatch_lambda.errors import PlatformProofError
 from hatch_lambda.platform.limits import check_unzipped_total
 from hatch_lambda.platform.proof import ProofResult
-from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, check_handlers
+from hatch_lambda.runtime.local_lambda import LocalFunction, check_handlers
+from hatch_lambda.runtime.target_python import find_target_python
 
 
 def prove_loadable(target: Target, artifact: str, proof: ProofResult) -> None:
@@ -46,8 +47,10 @@ def check_release_handler(
     if not config.handlers:
         return HandlerCheckRecord(CHECK_NOT_ASKED)
     handlers = tuple(config.handlers)
-    reason = unpaired or can_run_here(config.runtime, config.architecture)
-    if reason is not None or source_zip is None:
+    # The interpreter is found (and asked what it is) once, then runs every handler.
+    python = unpaired or find_target_python(config.runtime, config.architecture)
+    if isinstance(python, str) or source_zip is None:
+        reason = python if isinstance(python, str) else None
         target.reporter.display_info(f"Skipped the handler check: {reason}")
         return HandlerCheckRecord(CHECK_SKIPPED, handlers, reason)
     function = LocalFunction(
@@ -65,7 +68,7 @@ def check_release_handler(
         target.reporter,
         f"Checking {counted(len(handlers), 'handler')} on CPython {config.runtime.python_version_text}...",
     )
-    for checked in check_handlers(function, list(handlers)):
+    for checked in check_handlers(function, list(handlers), python=python):
         for line in checked.report_lines():
             target.reporter.display_info(line)
     return HandlerCheckRecord(CHECK_PASSED, handlers)

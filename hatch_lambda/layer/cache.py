@@ -36,6 +36,7 @@ from typing import Any
 
 from hatch_lambda.archive.atomic import replacing, write_text
 from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.layer import extracted_layers
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
 RECORD_FORMAT = 2  # what `store` writes; a record of any other shape is discarded
@@ -151,6 +152,8 @@ class LayerCache:
                     self._discard(stale)
                     _remove(self.root / f"{stale}.lock")
         self._sweep()
+        # The layers' extracted trees for the handler check live beside the zips, bounded the same way.
+        extracted_layers.prune(self.root.parent)
 
     @contextmanager
     def locked(self, key: str) -> Iterator[None]:

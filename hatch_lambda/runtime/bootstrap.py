@@ -1,7 +1,8 @@
 """Runs inside the runtime's CPython, with nothing but its standard library (3.9 and up).
 
 `local_runtime` copies this file into the temporary Lambda layout and starts it as
-`python -I -S -B -u bootstrap.py <request.json>`. It mirrors awslambdaric's `_get_handler`, its
+`python -I -S -X pycache_prefix=DIR -u bootstrap.py <request.json>` (`-B` in place of the prefix
+when hatch-lambda's cache cannot hold bytecode). It mirrors awslambdaric's `_get_handler`, its
 error payloads and `LambdaContext`, so that messages read as Lambda's own. It must not import
 hatch_lambda: that package is not on the isolated interpreter's path.
 """

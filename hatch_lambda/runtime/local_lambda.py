@@ -1,9 +1,12 @@
 """Runs a handler from the built zips on this machine, the way Lambda's Python runtime runs it.
 
 The zips are laid out as Lambda lays them out (the source zip in a task directory like
-`/var/task`, the layer in an opt directory like `/opt`) and made read-only. A fresh CPython of the
-runtime's version then runs a small bootstrap with `-I -S -B -u`: no environment variables of
-Python's, no user site, no site-packages of the host, no bytecode written, unbuffered output. The
+`/var/task`, the layer in an opt directory like `/opt`) and made read-only; the layer's tree is
+extracted once per sha256 and shared through the cache (`layer.extracted_layers`). A fresh CPython
+of the runtime's version then runs a small bootstrap with `-I -S -X pycache_prefix=DIR -u`: no
+environment variables of Python's, no user site, no site-packages of the host, bytecode written
+only into the cache's directory for that interpreter (never into a zip's tree; `-B` when the cache
+cannot be used), unbuffered output. The
 bootstrap puts the task directory, the layer's `python/lib/python3.X/site-packages` and the layer's
 `python/`, then Lambda's own SDK (boto3, installed for the target and cached, see `runtime_sdk`),
 before the interpreter's standard library (Lambda's `sys.path` order), refuses writes to
@@ -21,21 +24,28 @@ says why not otherwise.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
 import uuid
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hatch_lambda.errors import HandlerCheckError, LambdaBuildError
+from hatch_lambda.layer.cache import cache_directory
+from hatch_lambda.layer.extracted_layers import (
+    TRANSIENT_PREFIX,
+    bytecode_prefix,
+    extract_zip,
+    remove_tree,
+    set_write_bits,
+    shared_layer_tree,
+)
 from hatch_lambda.platform.runtimes import Runtime
 from hatch_lambda.runtime.environment import DEFAULT_REGION, LambdaPaths, lambda_variables
 from hatch_lambda.runtime.handler_name import HANDLER_SETTING, HandlerName, parse_handler
@@ -118,6 +128,12 @@ class LambdaLayout:
     root: Path
     # Lambda's own SDK (boto3 ...), after the layers on sys.path like /var/runtime; shared, in the cache.
     runtime_sdk: Path | None = None
+    # The layer's read-only tree shared through the cache (`extracted_layers`), which `opt` links
+    # to; None: the layer is extracted into `opt` itself.
+    shared_opt: Path | None = None
+    # How the interpreter treats bytecode: compiled into the cache once (`-X pycache_prefix=...`),
+    # or, without a usable cache, never written (`-B`).
+    bytecode_options: tuple[str, ...] = ("-B",)
 
     @property
     def task(self) -> Path:
@@ -157,6 +173,8 @@ class LambdaLayout:
         """`text` with this layout's directories shown as Lambda's (`/var/task`, `/opt`)."""
         if self.runtime_sdk is not None:
             text = text.replace(str(self.runtime_sdk), LAMBDA_PATHS["runtime"])
+        if self.shared_opt is not None:
+            text = text.replace(str(self.shared_opt), LAMBDA_PATHS["opt"])
         for name, lambda_path in LAMBDA_PATHS.items():
             text = text.replace(str(self.root / name), lambda_path)
         return text
@@ -164,49 +182,60 @@ class LambdaLayout:
 
 @contextmanager
 def lambda_layout(
-    source_zip: Path | None, layer_zip: Path | None, runtime_sdk: Path | None = None
+    source_zip: Path | None,
+    layer_zip: Path | None,
+    runtime_sdk: Path | None = None,
+    *,
+    interpreter: str | None = None,
 ) -> Iterator[LambdaLayout]:
-    """Extract the zips like Lambda (source → task, layer → opt), read-only, removed on exit."""
-    layout = LambdaLayout(Path(tempfile.mkdtemp(prefix="hatch-lambda-run-")).resolve(), runtime_sdk)
+    """Lay the zips out like Lambda (source → task, layer → opt), read-only, removed on exit.
+
+    The layer's tree is the cache's, extracted once per sha256 and shared (`extracted_layers`);
+    the source zip, small and new with every build, is extracted here. With `interpreter`
+    (`cpython-3.12-x86_64`) bytecode is compiled into the cache's directory for it, so the layer's
+    modules, the runtime SDK's and the standard library's compile once; without, none is written.
+    """
+    root = Path(tempfile.mkdtemp(prefix=TRANSIENT_PREFIX)).resolve()
+    cache = cache_directory().absolute()
     try:
-        for archive, directory in ((source_zip, layout.task), (layer_zip, layout.opt)):
-            directory.mkdir()
-            if archive is not None:
-                _extract(archive, directory)
-        layout.runtime_dir.mkdir()
-        shutil.copyfile(_BOOTSTRAP_SOURCE, layout.runtime_dir / "bootstrap.py")
-        write_stand_in(layout.runtime_hooks)
-        layout.scratch.mkdir()
-        for directory in (layout.task, layout.opt, layout.runtime_dir, layout.runtime_hooks):
-            _set_write_bits(directory, writable=False)
-        yield layout
+        with ExitStack() as held:
+            shared = held.enter_context(shared_layer_tree(cache, layer_zip)) if layer_zip else None
+            # The layer's modules compile into the shared tree's own bytecode directory.
+            redirected = {"opt": shared} if shared else {}
+            prefix = (
+                held.enter_context(bytecode_prefix(cache, interpreter, root, redirected))
+                if interpreter
+                else None
+            )
+            options = ("-X", f"pycache_prefix={prefix}") if prefix is not None else ("-B",)
+            layout = LambdaLayout(root, runtime_sdk, shared, options)
+            _fill(layout, source_zip, None if shared else layer_zip)
+            yield layout
     finally:
-        _set_write_bits(layout.root, writable=True)
-        shutil.rmtree(layout.root, ignore_errors=True)
+        remove_tree(root)
 
 
-def _extract(archive: Path, directory: Path) -> None:
-    """Lambda keeps each entry's Unix mode: a `bin/tool` stored 0755 stays executable."""
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            for entry in opened.infolist():
-                written = opened.extract(entry, directory)
-                mode = stat.S_IMODE(entry.external_attr >> 16)
-                if mode and not entry.is_dir():
-                    os.chmod(written, mode | stat.S_IRUSR)
-    except (OSError, zipfile.BadZipFile) as error:
-        message = f"Cannot extract {archive}: {error}. Build it again with `hatch build -t lambda`."
-        raise LambdaBuildError(message) from error
-
-
-def _set_write_bits(top: Path, *, writable: bool) -> None:
-    # Permission bits stop an ordinary user; root ignores them, which is why the bootstrap also
-    # refuses writes itself. Directories are walked top-down so a restored one can be emptied.
-    for directory, _subdirectories, files in os.walk(top):
-        for path in (directory, *(os.path.join(directory, name) for name in files)):
-            mode = stat.S_IMODE(os.lstat(path).st_mode)
-            if not os.path.islink(path):
-                os.chmod(path, mode | stat.S_IWUSR if writable else mode & ~0o222)
+def _fill(layout: LambdaLayout, source_zip: Path | None, layer_zip: Path | None) -> None:
+    """Extract what the layout does not share, add the runtime's files, and make them read-only."""
+    own = [layout.task, layout.runtime_dir, layout.runtime_hooks]
+    extracted = [(source_zip, layout.task)]
+    if layout.shared_opt is not None:
+        # A link, so the handler sees the layer where it always did (beside the task directory);
+        # the bootstrap refuses writes through it like any other (it compares real paths).
+        layout.opt.symlink_to(layout.shared_opt, target_is_directory=True)
+    else:
+        own.append(layout.opt)
+        extracted.append((layer_zip, layout.opt))
+    for archive, directory in extracted:
+        directory.mkdir()
+        if archive is not None:
+            extract_zip(archive, directory)
+    layout.runtime_dir.mkdir()
+    shutil.copyfile(_BOOTSTRAP_SOURCE, layout.runtime_dir / "bootstrap.py")
+    write_stand_in(layout.runtime_hooks)
+    layout.scratch.mkdir()
+    for directory in own:
+        set_write_bits(directory, writable=False)
 
 
 # Checking and invoking --------------------------------------------------------------------------
@@ -284,7 +313,9 @@ def check_handlers(
     target = _require_python(function, python)
     sdk = _runtime_sdk(function, target)
     checks = []
-    with lambda_layout(function.source_zip, function.layer_zip, sdk) as layout:
+    with lambda_layout(
+        function.source_zip, function.layer_zip, sdk, interpreter=_interpreter_tag(function)
+    ) as layout:
         for name in names:
             started = time.monotonic()
             one = _replace_handler(function, name.text)
@@ -344,7 +375,9 @@ def invoke_handler(
     parse_handler(function.handler, function.handler_setting)
     target = _require_python(function, python)
     sdk = _runtime_sdk(function, target)
-    with lambda_layout(function.source_zip, function.layer_zip, sdk) as layout:
+    with lambda_layout(
+        function.source_zip, function.layer_zip, sdk, interpreter=_interpreter_tag(function)
+    ) as layout:
         run = _run_bootstrap(function, layout, target, "invoke", event_json, stdout=handler_stdout)
     emulated = target.emulated
     if run.outcome is None:
@@ -363,6 +396,11 @@ def invoke_handler(
     return Invocation(
         run.request_id, None, error, traceback_text, missing, emulated=emulated, **_timings(outcome)
     )
+
+
+def _interpreter_tag(function: LocalFunction) -> str:
+    """Whose bytecode: pycs of one CPython version and architecture only, never mixed."""
+    return f"cpython-{function.runtime.python_version_text}-{function.architecture}"
 
 
 def _replace_handler(function: LocalFunction, handler: str) -> LocalFunction:
@@ -463,7 +501,7 @@ def _run_bootstrap(
     request_path = layout.scratch / "request.json"
     request_path.write_text(json.dumps(request), encoding="utf-8")
     bootstrap = str(layout.runtime_dir / "bootstrap.py")
-    command = [*target.command, "-I", "-S", "-B", "-u", bootstrap, str(request_path)]
+    command = [*target.command, "-I", "-S", *layout.bytecode_options, "-u", bootstrap, str(request_path)]
     limit = INIT_ALLOWANCE_SECONDS + (function.timeout_seconds + 5 if mode == "invoke" else 0)
     try:
         completed = subprocess.run(
