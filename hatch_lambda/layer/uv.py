@@ -72,7 +72,7 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
             *request.locked_arguments,
         ]
         started = time.monotonic()
-        completed = _run(command, request)
+        completed = _install_cached_first(command, request, target)
     installed = _INSTALLED.search(completed.stderr)
     return InstallSummary(
         resolved=0,
@@ -80,6 +80,45 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
         seconds=time.monotonic() - started,
         platform=runtimes.uv_python_platform(request.runtime, request.architecture),
     )
+
+
+def _install_cached_first(
+    command: list[str], request: InstallRequest, target: Path
+) -> subprocess.CompletedProcess[str]:
+    """Install from uv's cache alone when every file is there, else as uv always would.
+
+    uv keeps a downloaded wheel for as long as the server's HTTP caching headers allow: for a lock
+    that names each wheel by URL, an index or mirror that sends none (no `Cache-Control`, `ETag`
+    or `Last-Modified`) makes uv download and unpack every wheel again, into new cache entries,
+    on every install. A lock that names each file with its sha256 (`exact_files`) needs no index:
+    `--offline` lets uv use what it has, and it still checks each hash. Only when something is
+    missing (or the offline install fails for any other reason) does the install run online, so
+    the user sees uv's own error for it.
+    """
+    if not request.exact_files or _offline_already():
+        return _run(command, request)
+    offline = subprocess.run(
+        [*command, "--offline"], cwd=request.project_root, capture_output=True, text=True, check=False
+    )
+    if offline.returncode == 0:
+        return offline
+    _empty(target)  # whatever the failed attempt left must not be taken as installed
+    return _run(command, request)
+
+
+def _offline_already() -> bool:
+    """uv runs offline anyway (`UV_OFFLINE`): a second, online attempt would fail the same way."""
+    return os.environ.get("UV_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def _empty(directory: Path) -> None:
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def resolve_with_uv(request: InstallRequest, output: Path, *, upgrade: list[str] | None = None) -> int:
