@@ -101,6 +101,16 @@ def cache_bytes(directory: Path) -> int:
     )
 
 
+def unpacked_wheels(uv_cache: Path) -> dict[str, tuple[int, bytes]]:
+    """Mode and bytes of every file of the wheels uv unpacked into its cache."""
+    archives = uv_cache / "archive-v0"
+    return {
+        path.relative_to(archives).as_posix(): (path.stat().st_mode, path.read_bytes())
+        for path in sorted(archives.rglob("*"))
+        if path.is_file()
+    }
+
+
 def test_a_second_cold_build_takes_every_wheel_from_uv_s_cache(tmp_path, mirror):
     root = write_project(
         tmp_path / "app",
@@ -123,6 +133,7 @@ def test_a_second_cold_build_takes_every_wheel_from_uv_s_cache(tmp_path, mirror)
     uv_cache = tmp_path / "uv-cache"
     layers = []
     grown = []
+    unpacked = []
     for build in ("first", "second"):
         environment = clean_environment(
             UV_DEFAULT_INDEX=mirror,
@@ -133,6 +144,7 @@ def test_a_second_cold_build_takes_every_wheel_from_uv_s_cache(tmp_path, mirror)
         completed = run_hatchling(root, "lambda:layer", environment=environment)
         assert completed.returncode == 0, output_of(completed)
         grown.append(cache_bytes(uv_cache) - before)
+        unpacked.append(unpacked_wheels(uv_cache))
         (layer,) = (root / "dist").glob("*-lambda-layer-*.zip")
         layers.append(layer.read_bytes())
         layer.unlink()
@@ -143,3 +155,6 @@ def test_a_second_cold_build_takes_every_wheel_from_uv_s_cache(tmp_path, mirror)
     # fetched again (the resolution is online), a few KiB, never the wheels.
     assert grown[1] < BULK_BYTES // 20, f"uv's cache grew by {grown[1]} bytes on the second cold build"
     assert layers[0] == layers[1]  # from the cache, the same bytes as from the mirror
+    # The layer is installed as hard links to these files: the build must leave them as they were.
+    assert unpacked[1] == unpacked[0]
+    assert any(name.endswith("hlfix_bulk/blob.bin") for name in unpacked[1])

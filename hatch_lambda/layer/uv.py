@@ -49,10 +49,12 @@ def uv_version() -> str:
     return completed.stdout.strip() or f"unknown (exit {completed.returncode})"
 
 
-def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
+def install_with_uv(request: InstallRequest, target: Path, *, hard_links: bool = False) -> InstallSummary:
     """`uv pip install --target` for the runtime, of the lock `layer_plan` prepared: no resolution.
 
-    The resolved count is the plan's: uv prints none when it installs a lock.
+    The resolved count is the plan's: uv prints none when it installs a lock. `hard_links` links
+    the files to uv's cache instead of copying them, for a tree that is only read and then deleted
+    (see `install.install_layer`); otherwise they are copied.
     """
     if request.locked_arguments is None:
         message = "uv installs the layer from a planned lock: call layer_plan.plan_layer first"
@@ -64,10 +66,11 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
             "install",
             "--target",
             str(target),
-            # Whatever the user's UV_LINK_MODE or uv.toml says: a symlink or hard link into uv's
-            # cache would put uv's cache, not the layer's own bytes, in the tree that is zipped.
+            # Whatever the user's UV_LINK_MODE or uv.toml says: a symlink would put a link, not a
+            # file, in the tree that is zipped. A hard link is the file (uv copies when its cache
+            # is on another file system).
             "--link-mode",
-            "copy",
+            "hardlink" if hard_links else "copy",
             *_target_arguments(request, Path(scratch)),
             *request.locked_arguments,
         ]
