@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
+import json
 import os
 import random
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -83,6 +86,7 @@ def mirror(tmp_path: Path) -> Iterator[str]:
         directory,
     )
     write_wheel(WheelSpec("hlfix-leaf", "1.0", files={"hlfix_leaf.py": "NAME = 'leaf'\n"}), directory)
+    write_wheel(WheelSpec("hlfix-later", "1.0", files={"hlfix_later.py": "NAME = 'later'\n"}), directory)
     handler = type("Handler", (_MirrorWithoutCacheHeaders,), {"directory": directory})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -111,50 +115,81 @@ def unpacked_wheels(uv_cache: Path) -> dict[str, tuple[int, bytes]]:
     }
 
 
-def test_a_second_cold_build_takes_every_wheel_from_uv_s_cache(tmp_path, mirror):
-    root = write_project(
-        tmp_path / "app",
-        {
-            "pyproject.toml": """
-                [project]
-                name = "bulk-app"
-                version = "1.0"
-                dependencies = ["hlfix-bulk"]
+class ColdBuilds:
+    """Layer builds of one project, each with an empty layer cache, all with one uv cache."""
 
-                [tool.hatch.build.targets.wheel]
-                packages = ["bulk_app"]
+    def __init__(self, root: Path, mirror: str) -> None:
+        self.root = root
+        self.mirror = mirror
+        self.uv_cache = root.parent / "uv-cache"
+        self.count = 0
 
-                [tool.hatch.build.targets.lambda]
-                runtime = "python3.12"
-            """,
-            "bulk_app/__init__.py": "",
-        },
-    )
-    uv_cache = tmp_path / "uv-cache"
-    layers = []
-    grown = []
-    unpacked = []
-    for build in ("first", "second"):
-        environment = clean_environment(
-            UV_DEFAULT_INDEX=mirror,
-            UV_CACHE_DIR=str(uv_cache),
-            HATCH_LAMBDA_CACHE_DIR=str(tmp_path / f"layer-cache-{build}"),  # empty: a cold build
+    def write(self, dependencies: list[str]) -> None:
+        write_project(
+            self.root,
+            {
+                "pyproject.toml": f"""
+                    [project]
+                    name = "bulk-app"
+                    version = "1.0"
+                    dependencies = {json.dumps(dependencies)}
+
+                    [tool.hatch.build.targets.wheel]
+                    packages = ["bulk_app"]
+
+                    [tool.hatch.build.targets.lambda]
+                    runtime = "python3.12"
+                """,
+                "bulk_app/__init__.py": "",
+            },
         )
-        before = cache_bytes(uv_cache) if uv_cache.exists() else 0
-        completed = run_hatchling(root, "lambda:layer", environment=environment)
-        assert completed.returncode == 0, output_of(completed)
-        grown.append(cache_bytes(uv_cache) - before)
-        unpacked.append(unpacked_wheels(uv_cache))
-        (layer,) = (root / "dist").glob("*-lambda-layer-*.zip")
-        layers.append(layer.read_bytes())
-        layer.unlink()
 
-    # The first build downloads (the offline attempt finds nothing, then uv goes online) ...
-    assert grown[0] > BULK_BYTES
-    # ... the second reads what the first left; the index page and the wheels' metadata are
-    # fetched again (the resolution is online), a few KiB, never the wheels.
-    assert grown[1] < BULK_BYTES // 20, f"uv's cache grew by {grown[1]} bytes on the second cold build"
-    assert layers[0] == layers[1]  # from the cache, the same bytes as from the mirror
+    def build(self) -> tuple[bytes, int]:
+        """The layer zip's bytes, and how many bytes uv's cache grew by."""
+        self.count += 1
+        environment = clean_environment(
+            UV_DEFAULT_INDEX=self.mirror,
+            UV_CACHE_DIR=str(self.uv_cache),
+            HATCH_LAMBDA_CACHE_DIR=str(self.root.parent / f"layer-cache-{self.count}"),
+        )
+        before = cache_bytes(self.uv_cache) if self.uv_cache.exists() else 0
+        completed = run_hatchling(self.root, "lambda:layer", environment=environment)
+        assert completed.returncode == 0, output_of(completed)
+        (layer,) = (self.root / "dist").glob("*-lambda-layer-*.zip")
+        built = layer.read_bytes()
+        layer.unlink()
+        return built, cache_bytes(self.uv_cache) - before
+
+
+def test_a_second_cold_build_takes_every_wheel_from_uv_s_cache(tmp_path, mirror):
+    builds = ColdBuilds(tmp_path / "app", mirror)
+    builds.write(["hlfix-bulk"])
+
+    first, first_growth = builds.build()  # the offline attempt finds nothing; uv goes online
+    unpacked = unpacked_wheels(builds.uv_cache)
+    second, second_growth = builds.build()
+
+    assert first_growth > BULK_BYTES
+    # The resolution is online, so the index pages and the wheels' metadata are fetched again (a
+    # few KiB), never the wheels.
+    assert second_growth < BULK_BYTES // 20, (
+        f"uv's cache grew by {second_growth} bytes on the second cold build"
+    )
+    assert second == first  # from the cache, the same bytes as from the mirror
     # The layer is installed as hard links to these files: the build must leave them as they were.
-    assert unpacked[1] == unpacked[0]
-    assert any(name.endswith("hlfix_bulk/blob.bin") for name in unpacked[1])
+    assert unpacked_wheels(builds.uv_cache) == unpacked
+    assert any(name.endswith("hlfix_bulk/blob.bin") for name in unpacked)
+
+
+def test_a_new_dependency_is_the_only_wheel_downloaded(tmp_path, mirror):
+    builds = ColdBuilds(tmp_path / "app", mirror)
+    builds.write(["hlfix-bulk"])
+    builds.build()
+    builds.write(["hlfix-bulk", "hlfix-later"])
+
+    layer, growth = builds.build()
+
+    assert growth < BULK_BYTES // 20, f"uv's cache grew by {growth} bytes: more than the new wheel"
+    with zipfile.ZipFile(io.BytesIO(layer)) as opened:
+        names = opened.namelist()
+    assert "python/hlfix_later.py" in names and "python/hlfix_bulk/blob.bin" in names

@@ -440,6 +440,36 @@ def installable_pylock(
     return copy
 
 
+def pylock_subset(source: Path, names: set[str], destination: Path) -> bool:
+    """Write to `destination` the PEP 751 lock `source` with only the packages named `names`;
+    False, and nothing written, when it has none of them."""
+    wanted = {canonicalize_name(name) for name in names}
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    packages = [
+        package for package in data.get("packages", []) if canonicalize_name(str(package["name"])) in wanted
+    ]
+    if not packages:
+        return False
+    destination.write_text(tomli_w.dumps({**data, "packages": packages}), encoding="utf-8")
+    return True
+
+
+def split_pylock(source: Path, directory: Path) -> dict[str, Path]:
+    """One PEP 751 lock per package name in `source` (a name may have several entries, for other
+    markers), each `directory/<n>/pylock.toml`, by canonical name."""
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    by_name: dict[str, list[Any]] = {}
+    for package in data.get("packages", []):
+        by_name.setdefault(canonicalize_name(str(package["name"])), []).append(package)
+    written: dict[str, Path] = {}
+    for index, (name, packages) in enumerate(by_name.items()):
+        path = directory / str(index) / "pylock.toml"  # uv recognises a PEP 751 lock by its name
+        path.parent.mkdir(parents=True)
+        path.write_text(tomli_w.dumps({**data, "packages": packages}), encoding="utf-8")
+        written[name] = path
+    return written
+
+
 def _absolute_paths(package: Mapping[str, Any], lock_directory: Path) -> dict[str, Any]:
     def absolute(source: Mapping[str, Any]) -> dict[str, Any]:
         if "path" not in source:
