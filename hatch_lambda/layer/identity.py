@@ -34,9 +34,10 @@ _NEVER_BUILT = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache"}
 )
 # uv settings that decide where files come from or how fast, never which files: an index is
-# identity only through the hashes of what it serves, and the install always copies
-# (`--link-mode copy`). Every other setting (environment or config file) is part of the key, so a
-# setting added to uv later makes the key more specific, never stale.
+# identity only through the hashes of what it serves, and the install always gives the files
+# themselves (`--link-mode hardlink` or `copy`, never `symlink`). Every other setting (environment
+# or config file) is part of the key, so a setting added to uv later makes the key more specific,
+# never stale.
 _TRANSPORT_SETTINGS = frozenset(
     {
         "allow-insecure-host",

@@ -118,8 +118,8 @@ def _install_cached_first(
     anything else fails, the install runs online as it always did, so the user sees uv's own
     error for a real failure.
     """
-    if not request.exact_files or _offline_already():
-        return _run(command, request)
+    if not request.exact_files or _uv_setting("UV_OFFLINE") or _uv_setting("UV_NO_CACHE"):
+        return _run(command, request)  # offline anyway, or no cache to read: one attempt is all
     for attempt in ("cached", "after fetching"):
         offline = _run_quietly([*command, "--offline"], request)
         if offline.returncode == 0:
@@ -167,9 +167,9 @@ def _run_quietly(command: list[str], request: InstallRequest) -> subprocess.Comp
     return subprocess.run(command, cwd=request.project_root, capture_output=True, text=True, check=False)
 
 
-def _offline_already() -> bool:
-    """uv runs offline anyway (`UV_OFFLINE`): a second, online attempt would fail the same way."""
-    return os.environ.get("UV_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+def _uv_setting(variable: str) -> bool:
+    """Whether a boolean uv environment variable is on, as uv reads it."""
+    return os.environ.get(variable, "").lower() in {"1", "true", "yes", "on"}
 
 
 def _empty(directory: Path) -> None:
