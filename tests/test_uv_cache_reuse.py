@@ -14,6 +14,7 @@ import io
 import json
 import os
 import random
+import subprocess
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -144,16 +145,19 @@ class ColdBuilds:
             },
         )
 
-    def build(self) -> tuple[bytes, int]:
-        """The layer zip's bytes, and how many bytes uv's cache grew by."""
+    def run(self) -> subprocess.CompletedProcess[str]:
         self.count += 1
         environment = clean_environment(
             UV_DEFAULT_INDEX=self.mirror,
             UV_CACHE_DIR=str(self.uv_cache),
             HATCH_LAMBDA_CACHE_DIR=str(self.root.parent / f"layer-cache-{self.count}"),
         )
+        return run_hatchling(self.root, "lambda:layer", environment=environment)
+
+    def build(self) -> tuple[bytes, int]:
+        """The layer zip's bytes, and how many bytes uv's cache grew by."""
         before = cache_bytes(self.uv_cache) if self.uv_cache.exists() else 0
-        completed = run_hatchling(self.root, "lambda:layer", environment=environment)
+        completed = self.run()
         assert completed.returncode == 0, output_of(completed)
         (layer,) = (self.root / "dist").glob("*-lambda-layer-*.zip")
         built = layer.read_bytes()
@@ -193,3 +197,21 @@ def test_a_new_dependency_is_the_only_wheel_downloaded(tmp_path, mirror):
     with zipfile.ZipFile(io.BytesIO(layer)) as opened:
         names = opened.namelist()
     assert "python/hlfix_later.py" in names and "python/hlfix_bulk/blob.bin" in names
+
+
+def test_a_wrong_hash_in_the_lock_still_fails_with_uv_s_words(tmp_path, mirror):
+    builds = ColdBuilds(tmp_path / "app", mirror)
+    builds.write(["hlfix-leaf"])
+    wheel = f"{mirror.removesuffix('/simple')}/files/hlfix_leaf-1.0-py3-none-any.whl"
+    (builds.root / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n[[packages]]\nname = "hlfix-leaf"\nversion = "1.0"\n'
+        f'wheels = [{{ url = "{wheel}", hashes = {{ sha256 = "{"0" * 64}" }} }}]\n'
+    )
+    with (builds.root / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('lock = "pylock.toml"\n')
+
+    completed = builds.run()
+
+    assert completed.returncode != 0
+    assert "Hash mismatch for `hlfix-leaf==1.0`" in output_of(completed)
+    assert not list((builds.root / "dist").glob("*.zip"))
