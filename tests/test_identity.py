@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import deflate
 
 from hatch_lambda.layer.identity import deflate_identity, pylock_distributions, tree_digest, uv_settings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -45,7 +51,7 @@ def test_pylock_sources_are_identified_by_hash_commit_or_tree(tmp_path):
         '[[packages]]\nname = "d"\nversion = "1"\narchive = { url = "https://example.invalid/d.tar.gz" }\n'
     )
 
-    found = pylock_distributions(lock)
+    found = pylock_distributions(tomllib.loads(lock.read_text()), lock.parent)
 
     sources = {identity[0]: identity[3] for identity in found.identities}
     assert sources["a"] == ["ab"]
@@ -53,6 +59,16 @@ def test_pylock_sources_are_identified_by_hash_commit_or_tree(tmp_path):
     assert sources["lib"][0] == "directory"
     assert found.unidentified == ["d"]  # an archive without a hash
     assert found.directories == ["lib"]
+    assert not found.only_hashed_wheels  # uv's cache cannot stand for a VCS checkout or a directory
+
+
+def test_only_a_pylock_of_hashed_wheels_can_be_installed_from_uv_s_cache_alone():
+    def lock_of_one_wheel(sha256: str) -> dict[str, object]:
+        wheel = {"url": "https://example.invalid/a-1-py3-none-any.whl", "hashes": {"sha256": sha256}}
+        return {"packages": [{"name": "a", "version": "1", "wheels": [wheel]}]}
+
+    assert pylock_distributions(lock_of_one_wheel("ab"), Path()).only_hashed_wheels
+    assert not pylock_distributions(lock_of_one_wheel(""), Path()).only_hashed_wheels
 
 
 def test_uv_settings_leave_out_where_files_come_from_and_keep_what_changes_them(tmp_path):

@@ -11,27 +11,33 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pathspec
-import tomlkit
 from packaging.utils import canonicalize_name
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer.uv import uv_version
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - hatchling brings tomli on the versions without tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
+
 # Never part of a directory's build, and rewritten by tools all the time.
 _NEVER_BUILT = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache"}
 )
 # uv settings that decide where files come from or how fast, never which files: an index is
-# identity only through the hashes of what it serves, and the install always copies
-# (`--link-mode copy`). Every other setting (environment or config file) is part of the key, so a
-# setting added to uv later makes the key more specific, never stale.
+# identity only through the hashes of what it serves, and the install always gives the files
+# themselves (`--link-mode hardlink` or `copy`, never `symlink`). Every other setting (environment
+# or config file) is part of the key, so a setting added to uv later makes the key more specific,
+# never stale.
 _TRANSPORT_SETTINGS = frozenset(
     {
         "allow-insecure-host",
@@ -69,16 +75,19 @@ class Distributions:
     identities: list[list[Any]] = field(default_factory=list)
     unidentified: list[str] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)  # local directory packages (canonical names)
+    # Every package comes as wheels, each with its sha256: nothing to build, nothing to look up.
+    only_hashed_wheels: bool = False
 
 
-def pylock_distributions(path: Path) -> Distributions:
-    """Each package's name, version, marker and source identity: the same wheels make the same key
-    wherever the index or wheelhouse lives; a local directory is its tree's digest."""
-    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+def pylock_distributions(data: Mapping[str, Any], lock_directory: Path) -> Distributions:
+    """Each package's name, version, marker and source identity, from a parsed PEP 751 lock: the
+    same wheels make the same key wherever the index or wheelhouse lives; a local directory is its
+    tree's digest (relative paths are read from `lock_directory`)."""
     found = Distributions()
-    for package in data.get("packages", []):
+    packages = data.get("packages", [])
+    for package in packages:
         name = str(package["name"])
-        source = _source_identity(package, path.parent)
+        source = _source_identity(package, lock_directory)
         if source is None:
             found.unidentified.append(name)
         if "directory" in package:
@@ -87,13 +96,18 @@ def pylock_distributions(path: Path) -> Distributions:
             [name, str(package.get("version", "")), str(package.get("marker", "")), source]
         )
     found.identities.sort(key=str)
+    found.only_hashed_wheels = all(_hashed_wheels_only(package) for package in packages)
     return found
 
 
-def pylock_file_hashes(path: Path) -> dict[str, str]:
-    """File name -> sha256 of every wheel and sdist a PEP 751 lock names with a hash: which file an
-    install used, for the SBOM (`build.sbom`)."""
-    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+def _hashed_wheels_only(package: Mapping[str, Any]) -> bool:
+    wheels = package.get("wheels", [])
+    return bool(wheels) and all(wheel.get("hashes", {}).get("sha256") for wheel in wheels)
+
+
+def pylock_file_hashes(data: Mapping[str, Any]) -> dict[str, str]:
+    """File name -> sha256 of every wheel and sdist a parsed PEP 751 lock names with a hash: which
+    file an install used, for the SBOM (`build.sbom`)."""
     hashes = {}
     for package in data.get("packages", []):
         for file in [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]:
@@ -108,7 +122,7 @@ def uv_lock_file_hashes(path: Path) -> dict[str, str]:
     """File name -> sha256 of every wheel and sdist a `uv.lock` names: its `hash` (`sha256:...`), or
     for a local file it locks without one (uv 0.13 hashes no `--find-links` directory's files) the
     sha256 of that file, which the install reads."""
-    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
     hashes = {}
     for package in data.get("package", []):
         for file in [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]:
@@ -240,8 +254,8 @@ def _project_configuration_files(project_root: Path) -> Iterable[Path]:
 def _read_table(path: Path) -> Any:
     """A uv configuration file's table; `[tool.uv]` of a `pyproject.toml`; None if there is none."""
     try:
-        data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     if path.name == "pyproject.toml":
         return data.get("tool", {}).get("uv")

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import tomlkit
+import tomli_w
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -53,6 +54,11 @@ from hatch_lambda.layer.closure import installed_metadata
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.interpreters import find_runtime_python
 from hatch_lambda.platform.runtimes import Runtime
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - hatchling brings tomli on the versions without tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 LockKind = Literal["pylock", "uv.lock", "requirements"]
 # PEP 508 values, plus PEP 751's `extras` and `dependency_groups` sets when reading a pylock.
@@ -101,6 +107,8 @@ class LockedInstall:
     # Requirements the lock names without one identity (no `==`, a path, a URL, an editable): the
     # install picks what is there at the time, so no cached layer can stand for it.
     unidentified: list[str] = field(default_factory=list)
+    # A PEP 751 lock as parsed here, for what else reads it (identities, file hashes): read once.
+    pylock: dict[str, Any] | None = None
 
 
 @dataclass
@@ -188,9 +196,18 @@ def prepare_locked_install(
     if kind is None:
         raise lock.error(unknown_lock_advice(path))
     warnings: list[str] = []
+    pylock: dict[str, Any] | None = None
     if kind == "pylock":
+        pylock = _read_toml(lock)
         arguments, contents = _prepare_pylock(
-            lock, left_out, environment, runtime=runtime, extras=extras, groups=groups, scratch=scratch
+            lock,
+            pylock,
+            left_out,
+            environment,
+            runtime=runtime,
+            extras=extras,
+            groups=groups,
+            scratch=scratch,
         )
         contents.files.append(path)
     else:
@@ -224,6 +241,7 @@ def prepare_locked_install(
         warnings=warnings,
         files_read=contents.files,
         unidentified=contents.unpinned,
+        pylock=pylock,
     )
 
 
@@ -331,6 +349,7 @@ def _allows(specifier: SpecifierSet, version: str) -> bool:
 
 def _prepare_pylock(
     lock: _Lock,
+    data: dict[str, Any],
     left_out: frozenset[str],
     environment: MarkerEnvironment,
     *,
@@ -339,12 +358,11 @@ def _prepare_pylock(
     groups: list[str],
     scratch: Path,
 ) -> tuple[list[str], LockContents]:
-    data = _read_toml(lock)
     _check_pylock_shape(lock, data)
     _check_requires_python(lock, data, runtime)
     chosen_extras, chosen_groups = _pylock_selection(lock, data, extras, groups)
     copy = scratch / "pylock.toml"  # uv recognises a PEP 751 lock by its name
-    copy.write_text(tomlkit.dumps(installable_pylock(data, lock.path.parent, left_out)), encoding="utf-8")
+    copy.write_text(tomli_w.dumps(installable_pylock(data, lock.path.parent, left_out)), encoding="utf-8")
     arguments = ["--requirements", str(copy)]
     arguments += [argument for extra in chosen_extras for argument in ("--extra", extra)]
     arguments += [argument for group in chosen_groups for argument in ("--group", group)]
@@ -422,6 +440,36 @@ def installable_pylock(
     return copy
 
 
+def pylock_subset(source: Path, names: set[str], destination: Path) -> bool:
+    """Write to `destination` the PEP 751 lock `source` with only the packages named `names`;
+    False, and nothing written, when it has none of them."""
+    wanted = {canonicalize_name(name) for name in names}
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    packages = [
+        package for package in data.get("packages", []) if canonicalize_name(str(package["name"])) in wanted
+    ]
+    if not packages:
+        return False
+    destination.write_text(tomli_w.dumps({**data, "packages": packages}), encoding="utf-8")
+    return True
+
+
+def split_pylock(source: Path, directory: Path) -> dict[str, Path]:
+    """One PEP 751 lock per package name in `source` (a name may have several entries, for other
+    markers), each `directory/<n>/pylock.toml`, by canonical name."""
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    by_name: dict[str, list[Any]] = {}
+    for package in data.get("packages", []):
+        by_name.setdefault(canonicalize_name(str(package["name"])), []).append(package)
+    written: dict[str, Path] = {}
+    for index, (name, packages) in enumerate(by_name.items()):
+        path = directory / str(index) / "pylock.toml"  # uv recognises a PEP 751 lock by its name
+        path.parent.mkdir(parents=True)
+        path.write_text(tomli_w.dumps({**data, "packages": packages}), encoding="utf-8")
+        written[name] = path
+    return written
+
+
 def _absolute_paths(package: Mapping[str, Any], lock_directory: Path) -> dict[str, Any]:
     def absolute(source: Mapping[str, Any]) -> dict[str, Any]:
         if "path" not in source:
@@ -481,8 +529,8 @@ def _check_requires_python(lock: _Lock, data: Mapping[str, Any], runtime: Runtim
 
 def _read_toml(lock: _Lock) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = tomlkit.parse(lock.path.read_text(encoding="utf-8")).unwrap()
-    except tomlkit.exceptions.ParseError as error:
+        data: dict[str, Any] = tomllib.loads(lock.path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
         raise lock.error(f"Lock file {lock.shown} is not valid TOML: {error}") from error
     return data
 

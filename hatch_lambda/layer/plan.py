@@ -93,8 +93,11 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
     )
     lock_path = lock if lock.is_absolute() else request.project_root / lock
     kind = lock_kind(lock_path)
-    is_pylock = kind == "pylock"
-    distributions = pylock_distributions(lock_path) if is_pylock else Distributions()
+    distributions = (
+        pylock_distributions(locked.pylock, lock_path.parent)
+        if locked.pylock is not None
+        else Distributions()
+    )
     # pip checks `--hash` lines on its own whenever any is present; uv is told how strict to be.
     if inputs.installer == "pip":
         arguments = ["--requirement", str(lock), "--no-deps"]
@@ -117,23 +120,30 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
     }
     # Pin warnings speak of the user's lock; the one resolved here matches the project by construction.
     warnings = locked.warnings if user_lock else []
+    # Wheels named by sha256 are the same bytes from uv's cache as from the index (`uv.install_with_uv`).
+    exact_files = inputs.installer == "uv" and distributions.only_hashed_wheels and not request.allow_sdist
     return LayerPlan(
-        dataclasses.replace(request, locked_arguments=arguments, lock_path=lock if user_lock else None),
+        dataclasses.replace(
+            request,
+            locked_arguments=arguments,
+            lock_path=lock if user_lock else None,
+            exact_files=exact_files,
+        ),
         len(locked.pinned),
         material,
         warnings,
         _uncacheable_reason(
             lock_path if user_lock else None, [*locked.unidentified, *distributions.unidentified]
         ),
-        _file_hashes(lock_path, kind),
+        _file_hashes(lock_path, kind, locked.pylock),
     )
 
 
-def _file_hashes(lock_path: Path, kind: str | None) -> dict[str, str]:
+def _file_hashes(lock_path: Path, kind: str | None, pylock: dict[str, Any] | None) -> dict[str, str]:
     """The sha256 of each file the lock installs from, by file name (a requirements file's hashes
     name no file, so it gives none)."""
-    if kind == "pylock":
-        return pylock_file_hashes(lock_path)
+    if pylock is not None:
+        return pylock_file_hashes(pylock)
     if kind == "uv.lock":
         return uv_lock_file_hashes(lock_path)
     return {}

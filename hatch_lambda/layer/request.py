@@ -30,6 +30,9 @@ class InstallRequest:
     lock_packages: list[str] = field(default_factory=list)
     # The user's lock file, when the install reads one: failures are explained against it.
     lock_path: Path | None = None
+    # The locked install names every file by location and sha256 (a PEP 751 lock): uv's cache can
+    # stand for the network, since uv checks each hash whichever way the file comes.
+    exact_files: bool = False
 
     def walk_installed(self, target: Path) -> tuple[dict[NormalizedName, InstalledMetadata], Walk]:
         """What is installed in `target`, and the walk from the requirements over it, for the target,

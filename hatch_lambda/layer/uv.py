@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -49,30 +50,29 @@ def uv_version() -> str:
     return completed.stdout.strip() or f"unknown (exit {completed.returncode})"
 
 
-def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
+def install_with_uv(request: InstallRequest, target: Path, *, hard_links: bool = False) -> InstallSummary:
     """`uv pip install --target` for the runtime, of the lock `layer_plan` prepared: no resolution.
 
-    The resolved count is the plan's: uv prints none when it installs a lock.
+    The resolved count is the plan's: uv prints none when it installs a lock. `hard_links` links
+    the files to uv's cache instead of copying them, for a tree that is only read and then deleted
+    (see `install.install_layer`); otherwise they are copied.
     """
     if request.locked_arguments is None:
         message = "uv installs the layer from a planned lock: call layer_plan.plan_layer first"
         raise ValueError(message)
     with tempfile.TemporaryDirectory(prefix="hatch-lambda-uv-") as scratch:
-        command = [
-            find_uv(),
-            "pip",
-            "install",
-            "--target",
-            str(target),
-            # Whatever the user's UV_LINK_MODE or uv.toml says: a symlink or hard link into uv's
-            # cache would put uv's cache, not the layer's own bytes, in the tree that is zipped.
-            "--link-mode",
-            "copy",
-            *_target_arguments(request, Path(scratch)),
-            *request.locked_arguments,
-        ]
+        command = _install_command(
+            request,
+            target,
+            Path(scratch),
+            # Whatever the user's UV_LINK_MODE or uv.toml says: a symlink would put a link, not a
+            # file, in the tree that is zipped. A hard link is the file (uv copies when its cache
+            # is on another file system).
+            link_mode="hardlink" if hard_links else "copy",
+            locked_arguments=request.locked_arguments,
+        )
         started = time.monotonic()
-        completed = _run(command, request)
+        completed = _install_cached_first(command, request, target, Path(scratch))
     installed = _INSTALLED.search(completed.stderr)
     return InstallSummary(
         resolved=0,
@@ -80,6 +80,106 @@ def install_with_uv(request: InstallRequest, target: Path) -> InstallSummary:
         seconds=time.monotonic() - started,
         platform=runtimes.uv_python_platform(request.runtime, request.architecture),
     )
+
+
+def _install_command(
+    request: InstallRequest, target: Path, scratch: Path, *, link_mode: str, locked_arguments: list[str]
+) -> list[str]:
+    return [
+        find_uv(),
+        "pip",
+        "install",
+        "--target",
+        str(target),
+        "--link-mode",
+        link_mode,
+        *_target_arguments(request, scratch),
+        *locked_arguments,
+    ]
+
+
+# uv 0.13, offline, for a file its cache lacks (it names the first one only).
+_NOT_CACHED = re.compile(r"cause: Network connectivity is disabled, but the requested data wasn't found")
+# Offline probes of single packages run at once: each is a short uv process, mostly file system work.
+_PROBES_AT_ONCE = 8
+
+
+def _install_cached_first(
+    command: list[str], request: InstallRequest, target: Path, scratch: Path
+) -> subprocess.CompletedProcess[str]:
+    """Install from uv's cache alone when every file is there; download only what it lacks.
+
+    uv keeps a downloaded wheel for as long as the server's HTTP caching headers allow: for a lock
+    that names each wheel by URL, an index or mirror that sends none (no `Cache-Control`, `ETag`
+    or `Last-Modified`) makes uv download and unpack every wheel again, into new cache entries,
+    on every install. A lock that names each file with its sha256 (`exact_files`) needs no index:
+    `--offline` lets uv use what it has, and it still checks each hash. When the cache lacks
+    something, `_fetch_missing` downloads exactly that, and the install runs offline again. If
+    anything else fails, the install runs online as it always did, so the user sees uv's own
+    error for a real failure.
+    """
+    if not request.exact_files or _uv_setting("UV_OFFLINE") or _uv_setting("UV_NO_CACHE"):
+        return _run(command, request)  # offline anyway, or no cache to read: one attempt is all
+    for attempt in ("cached", "after fetching"):
+        offline = _run_quietly([*command, "--offline"], request)
+        if offline.returncode == 0:
+            return offline
+        _empty(target)  # whatever the failed attempt left must not be taken as installed
+        if attempt == "after fetching" or not _NOT_CACHED.search(offline.stderr):
+            break
+        if not _fetch_missing(request, scratch / "fetch"):
+            break
+    return _run(command, request)
+
+
+def _fetch_missing(request: InstallRequest, scratch: Path) -> bool:
+    """Download into uv's cache the lock's packages it lacks, and only those: each package is
+    probed offline, then the missing ones are installed online, all into throwaway directories as
+    links into the cache. False when nothing was found missing, or the download failed."""
+    from hatch_lambda.layer.locks import pylock_subset, split_pylock  # noqa: PLC0415 - rarely needed
+
+    arguments = list(request.locked_arguments or [])
+    if "--requirements" not in arguments:
+        return False
+    position = arguments.index("--requirements") + 1
+    lock = Path(arguments[position])
+
+    def install(subset: Path, *, offline: bool) -> bool:
+        command = _install_command(
+            request,
+            subset.parent / "target",
+            subset.parent,
+            link_mode="symlink",
+            locked_arguments=[*arguments[:position], str(subset), *arguments[position + 1 :]],
+        )
+        return _run_quietly([*command, *(["--offline"] if offline else [])], request).returncode == 0
+
+    single = split_pylock(lock, scratch / "probes")
+    with ThreadPoolExecutor(max_workers=_PROBES_AT_ONCE) as pool:
+        cached = dict(zip(single, pool.map(lambda path: install(path, offline=True), single.values())))
+    missing = {name for name, found in cached.items() if not found}
+    fetch = scratch / "missing" / "pylock.toml"
+    fetch.parent.mkdir(parents=True)
+    return bool(missing) and pylock_subset(lock, missing, fetch) and install(fetch, offline=False)
+
+
+def _run_quietly(command: list[str], request: InstallRequest) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=request.project_root, capture_output=True, text=True, check=False)
+
+
+def _uv_setting(variable: str) -> bool:
+    """Whether a boolean uv environment variable is on, as uv reads it."""
+    return os.environ.get(variable, "").lower() in {"1", "true", "yes", "on"}
+
+
+def _empty(directory: Path) -> None:
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def resolve_with_uv(request: InstallRequest, output: Path, *, upgrade: list[str] | None = None) -> int:
