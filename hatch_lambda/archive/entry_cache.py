@@ -39,7 +39,6 @@ SMALLEST_STORED = 32 * 1024
 DEFAULT_MAX_BYTES = 1 << 30
 # A `.partial` file untouched this long belongs to no live build (a build takes minutes).
 STALE_SECONDS = 6 * 60 * 60
-_PRUNED_TO = 0.8  # prune below the bound, so the next few builds do not prune again
 _MAGIC = b"HLZE"
 # magic, crc32 and size of the data, crc32 and size of the deflate stream that follows
 _HEADER = struct.Struct("<4sLQLQ")
@@ -124,7 +123,7 @@ class EntryStore:
         if total <= self.max_bytes:
             return
         for _, size, path in sorted(entries, key=lambda entry: entry[0]):
-            if total <= self.max_bytes * _PRUNED_TO:
+            if total <= self.max_bytes:
                 break
             _remove(path)
             total -= size
