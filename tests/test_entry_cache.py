@@ -209,7 +209,7 @@ def test_prune_leaves_a_store_within_its_bound_alone(tmp_path):
 def _bump_wheels(directory: Path) -> Path:
     directory.mkdir()
     blob = random.Random(3).randbytes(300_000)
-    write_wheel(WheelSpec("hlbump-native", "1.0", files={"hlbump_native/_core.so": blob}), directory)
+    write_wheel(WheelSpec("hlbump-native", "1.0", files={"hlbump_native/tables.bin": blob}), directory)
     for version in ("1.0", "1.1"):
         notes = f"release {version}\n".encode() * 5_000  # stored too: it changes with the bump
         files = {"hlbump_small/__init__.py": f"VERSION = {version!r}\n", "hlbump_small/notes.txt": notes}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 import threading
 import time
 from contextlib import suppress
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatch_lambda.archive import libdeflate
+from hatch_lambda.archive.atomic import make_writable_directory, replacing
 
 STORE_DIRECTORY = "entries-v1"
 # Below this, reading a stored entry costs about what compressing the data does.
@@ -75,9 +75,7 @@ class EntryStore:
         """Whether the directory can be written; the first time it cannot, a warning says so."""
         if self._usable is None:
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryFile(dir=self.root, prefix=".probe-"):
-                    pass
+                make_writable_directory(self.root)
                 self._usable = True
             except OSError as error:
                 self._disable(error)
@@ -153,15 +151,8 @@ class EntryStore:
             return
         record = _HEADER.pack(_MAGIC, crc, size, libdeflate.crc32(stream), len(stream)) + stream
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-            try:
-                with os.fdopen(descriptor, "wb") as temporary:
-                    temporary.write(record)
-                os.replace(name, path)
-            except BaseException:
-                _remove(Path(name))
-                raise
+            with replacing(path) as temporary:
+                temporary.write_bytes(record)
         except OSError as error:
             self._disable(error)
 
