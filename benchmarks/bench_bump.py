@@ -5,24 +5,26 @@ Run from the repository root with an interpreter where hatch-lambda, hatchling a
     python benchmarks/bench_bump.py [--repeat N] [--keep]
 
 The project is `bench_build.py`'s (`bench_app`: requests, pydantic, cryptography, numpy; python3.12
-x86_64) with `lock = "pylock.lambda.toml"` and one pin a user bumps: `idna==3.19` in
-`dependencies`. The bump is what a user (or Dependabot) does: change the pin to `idna==3.20`, run
-`hatch-lambda lock`, build. Both locks are written once, before timing; the uv cache is filled
-once and kept (warm, as in CI with a restored cache). Recipes take turns, `--repeat` rounds,
-medians (and the best run, the figure least disturbed by other work on a shared machine) printed
-side by side; each is `python -m hatchling build -t lambda:layer`, its caches prepared untimed:
+x86_64) with one pin a user bumps, `idna==3.19` in `dependencies`, twice: with
+`lock = "pylock.lambda.toml"` (the bump is what a user or Dependabot does: change the pin to
+`idna==3.20`, run `hatch-lambda lock`, build; both locks are written once, before timing) and
+without a lock (change the pin, build: hatch-lambda resolves). The uv cache is filled once and
+kept (warm, as in CI with a restored cache). Recipes take turns, `--repeat` rounds, medians (and
+the best run, the figure least disturbed by other work on a shared machine) printed side by side;
+each is `python -m hatchling build -t lambda:layer`, its caches prepared untimed. For each of the
+two ways:
 
-* cold layer with the lock: empty layer cache (so an empty entry cache too), idna 3.20;
-* cold layer without a lock (resolves, as `bench_cold_layer.py` measures it), idna 3.20;
-* bump: the layer cache as an idna 3.19 build left it (its layer zip and its compressed entries),
-  then the 3.20 lock: the layer cache misses, uv installs, and the zip copies every stream whose
-  file did not change;
-* bump without the entry cache: the same, with the 3.19 build's compressed entries removed (what
-  a bump cost before the entry cache).
+* cold layer: empty layer cache (so an empty entry cache too), idna 3.20;
+* bump, entry cache: the layer cache as an idna 3.19 build left it (its layer zip and its
+  compressed entries), then 3.20: the layer cache misses, uv installs, and the zip copies every
+  stream whose file did not change;
+* bump, no entry cache: the same, with the 3.19 build's compressed entries removed (what a bump
+  cost before the entry cache).
 
-The layer written by the bump is compared byte for byte with the cold build's. The issue's target:
-the bump at most 0.4x a cold layer build. The "installed in" figure is hatch-lambda's own report of
-its uv install, part of each build.
+The layer written by each bump is compared byte for byte with the cold build's, and the zip step is
+then timed alone, in this process, on the bumped layer's files: no store, an empty one, a filled
+one. The issue's target: the bump at most 0.4x a cold layer build. The "uv install" figure is
+hatch-lambda's own report of its uv install, part of each build.
 """
 
 from __future__ import annotations
