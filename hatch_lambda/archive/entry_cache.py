@@ -67,19 +67,17 @@ class EntryStore:
         self.max_bytes = max_bytes
         self.counts = StoreCounts()
         self.warnings: list[str] = []
-        self._usable: bool | None = None
         self._lock = threading.Lock()
+        self._usable = True
+        try:
+            make_writable_directory(self.root)
+        except OSError as error:
+            self._disable(error)
 
     @property
     def usable(self) -> bool:
-        """Whether the directory can be written; the first time it cannot, a warning says so."""
-        if self._usable is None:
-            try:
-                make_writable_directory(self.root)
-                self._usable = True
-            except OSError as error:
-                self._disable(error)
-        return bool(self._usable)
+        """Whether entries can be kept: False once the directory could not be made or written."""
+        return self._usable
 
     def stream_for(self, data: bytes, level: int) -> StoredStream:
         """`data`'s raw deflate stream at `level`: the stored one when it checks out, else compressed
@@ -174,7 +172,7 @@ class EntryStore:
 
     def _disable(self, error: OSError) -> None:
         with self._lock:
-            if self._usable is False:
+            if not self._usable:
                 return
             self._usable = False
             self.warnings.append(
