@@ -10,7 +10,8 @@ The store trusts nothing it reads. An entry records the crc32 and size of its da
 its stream; one whose record does not match the data being zipped, or whose stream fails its own
 crc32 (truncated, altered), is compressed again and replaced, with a warning naming it. Entries are
 written to a temporary file and renamed, so concurrent builds can share the store without locks: at
-worst two builds write the same entry and one rename wins. `prune` keeps the store under a size
+worst two builds write the same entry and one rename wins. New entries are written by one thread
+of their own while the others go on compressing. `prune` keeps the store under a size
 bound, the least recently used entries going first. A directory that cannot be written turns the
 store off for the build, with one warning: the zip is then compressed in full, never refused.
 
@@ -25,6 +26,7 @@ import os
 import struct
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,9 @@ from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.atomic import make_writable_directory, replacing
 
 STORE_DIRECTORY = "entries-v1"
-# Below this, reading a stored entry costs about what compressing the data does.
+# Measured on the benchmark layer (1,335 files): storing from 32 KiB (178 files, 92% of the bytes)
+# makes a warm zip 3x faster; storing from 4 KiB (581 files) saves a warm zip under 0.1 s more but
+# costs a cold one about 0.4 s more, in small writes.
 SMALLEST_STORED = 32 * 1024
 # Layers are tens of MB compressed and their libraries are shared across builds and projects.
 DEFAULT_MAX_BYTES = 1 << 30
@@ -68,6 +72,10 @@ class EntryStore:
         self.counts = StoreCounts()
         self.warnings: list[str] = []
         self._lock = threading.Lock()
+        # One writer thread: the compressing threads hand it new entries and go on compressing,
+        # so a slow disk delays only `flush`, not the zip.
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
         self._usable = True
         try:
             make_writable_directory(self.root)
@@ -91,9 +99,19 @@ class EntryStore:
             self._count(reused=len(data))
             return StoredStream(crc, stream)
         stream = libdeflate.compress(data, level)
-        self._write(path, crc, len(data), stream)
+        self._keep(path, crc, len(data), stream)
         self._count(compressed=len(data))
         return StoredStream(crc, stream)
+
+    def flush(self) -> None:
+        """Wait until every entry handed to the writer is on disk (or the store is turned off)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            writer, self._writer = self._writer, None
+        for written in pending:
+            written.result()
+        if writer is not None:
+            writer.shutdown()
 
     def prune(self) -> None:
         """Keep the store under `max_bytes`, least recently used entries removed first, and remove
@@ -143,6 +161,12 @@ class EntryStore:
         with suppress(OSError):
             os.utime(path)  # most recently used: kept longest by `prune`
         return stream
+
+    def _keep(self, path: Path, crc: int, size: int, stream: bytes) -> None:
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatch-lambda-entries")
+            self._pending.append(self._writer.submit(self._write, path, crc, size, stream))
 
     def _write(self, path: Path, crc: int, size: int, stream: bytes) -> None:
         if not self.usable:

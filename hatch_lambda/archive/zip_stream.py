@@ -74,10 +74,21 @@ def write_entries(
     store: EntryStore | None = None,
 ) -> int:
     """Write `entries` (already in their final order) as a zip to `stream`; returns the bytes read.
-    `store`, when given, supplies streams compressed before and keeps the new ones."""
+    `store`, when given, supplies streams compressed before and keeps the new ones: they are all
+    kept by the time this returns."""
+    try:
+        return _write_zip(stream, entries, level, workers or os.cpu_count() or 1, store)
+    finally:
+        if store is not None:
+            store.flush()
+
+
+def _write_zip(
+    stream: BinaryIO, entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
+) -> int:
     central: list[bytes] = []
     unzipped = 0
-    for compressed in _compress_in_order(entries, level, workers or os.cpu_count() or 1, store):
+    for compressed in _compress_in_order(entries, level, workers, store):
         offset = stream.tell()
         if max(offset, compressed.size, len(compressed.data)) > _CLASSIC_LIMIT:
             raise ArchiveTooLargeError(max(offset, compressed.size, len(compressed.data)))
