@@ -10,13 +10,13 @@ The store trusts nothing it reads. An entry records the crc32 and size of its da
 its stream; one whose record does not match the data being zipped, or whose stream fails its own
 crc32 (truncated, altered), is compressed again and replaced, with a warning naming it. Entries are
 written to a temporary file and renamed, so concurrent builds can share the store without locks: at
-worst two builds write the same entry and one rename wins. New entries are written by one thread
-of their own while the others go on compressing. `prune` keeps the store under a size
-bound, the least recently used entries going first. A directory that cannot be written turns the
-store off for the build, with one warning: the zip is then compressed in full, never refused.
+worst two builds write the same entry and one rename wins. New entries are written by a thread of
+their own while the others go on compressing. `prune` keeps the store under a size bound, the least
+recently used entries going first. A directory that cannot be written turns the store off for the
+build, with one warning: the zip is then compressed in full, never refused.
 
-Small files are compressed directly: for them opening a stored entry costs about what compressing
-does. Warnings are collected in `EntryStore.warnings`; this module prints nothing.
+Small files are compressed directly (`SMALLEST_STORED` says why). Warnings are collected in
+`EntryStore.warnings`; this module prints nothing.
 """
 
 from __future__ import annotations
