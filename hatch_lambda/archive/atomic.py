@@ -31,6 +31,14 @@ def replacing(destination: Path, *, mode: int = 0o644) -> Iterator[Path]:
         raise
 
 
+def make_writable_directory(directory: Path) -> None:
+    """Create `directory` if needed and prove a file can be made in it; raise OSError if not (a
+    cache that cannot be written is then used by no one, rather than failing half way)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory, prefix=".probe-"):
+        pass
+
+
 def write_text(destination: Path, text: str) -> None:
     with replacing(destination) as temporary:
         temporary.write_text(text, encoding="utf-8")

@@ -22,6 +22,7 @@ from pathlib import Path
 from hatchling.builders.utils import normalize_file_permissions
 
 from hatch_lambda.archive.atomic import replacing
+from hatch_lambda.archive.entry_cache import EntryStore
 from hatch_lambda.archive.zip_stream import Entry, write_entries
 from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.files.record import FileToPack, ZipDateTime
@@ -52,9 +53,11 @@ def write_reproducible_zip(
     fixed_date_time: ZipDateTime | None,
     compress_level: int = DEFAULT_COMPRESS_LEVEL,
     workers: int | None = None,
+    store: EntryStore | None = None,
 ) -> WrittenZip:
     """Write `files` to `destination` atomically; `fixed_date_time` dates every entry when set.
-    `workers` (all cores when None) changes only how fast, never the bytes."""
+    `workers` (all cores when None) and `store` (streams compressed before) change only how fast,
+    never the bytes."""
     by_path: dict[str, FileToPack] = {}
     for file in files:
         if file.archive_path in by_path:
@@ -65,7 +68,7 @@ def write_reproducible_zip(
     ordered = [by_path[archive_path] for archive_path in sorted(by_path)]
     with replacing(destination) as temporary, temporary.open("wb") as stream:
         entries = [_entry(file, fixed_date_time) for file in ordered]
-        unzipped_size = write_entries(stream, entries, level=compress_level, workers=workers)
+        unzipped_size = write_entries(stream, entries, level=compress_level, workers=workers, store=store)
     return WrittenZip(
         path=destination,
         zipped_size=destination.stat().st_size,

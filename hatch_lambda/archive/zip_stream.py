@@ -4,7 +4,9 @@ Python's `zipfile` compresses each entry while it writes it, so one thread does 
 Here each entry is one raw deflate stream from the pinned libdeflate (`archive.libdeflate`, which
 releases the GIL), compressed in a thread pool and written in order as they complete. An entry's
 bytes depend only on its data and the level, never on the thread or the number of workers (the
-tests compare 1, 2 and 4 workers with a one-thread build). Past 65,535 entries the end records are
+tests compare 1, 2 and 4 workers with a one-thread build). Given an `EntryStore`, an entry whose
+data was compressed before at this level takes its stored stream (`archive.entry_cache`): the same
+bytes, without compressing again. Past 65,535 entries the end records are
 zip64's, as `zipfile` writes them; an archive over 4 GiB (far past what Lambda takes) is refused.
 """
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from hatch_lambda.archive import libdeflate
+from hatch_lambda.archive.entry_cache import EntryStore
 from hatch_lambda.errors import LambdaBuildError
 
 _ZIP64_END_OF_CENTRAL_DIRECTORY = struct.Struct("<4sQ2H2L4Q")
@@ -63,12 +66,29 @@ class _Compressed:
 
 
 def write_entries(
-    stream: BinaryIO, entries: Sequence[Entry], *, level: int, workers: int | None = None
+    stream: BinaryIO,
+    entries: Sequence[Entry],
+    *,
+    level: int,
+    workers: int | None = None,
+    store: EntryStore | None = None,
 ) -> int:
-    """Write `entries` (already in their final order) as a zip to `stream`; returns the bytes read."""
+    """Write `entries` (already in their final order) as a zip to `stream`; returns the bytes read.
+    `store`, when given, supplies streams compressed before and keeps the new ones: they are all
+    kept by the time this returns."""
+    try:
+        return _write_zip(stream, entries, level, workers or os.cpu_count() or 1, store)
+    finally:
+        if store is not None:
+            store.flush()
+
+
+def _write_zip(
+    stream: BinaryIO, entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
+) -> int:
     central: list[bytes] = []
     unzipped = 0
-    for compressed in _compress_in_order(entries, level, workers or os.cpu_count() or 1):
+    for compressed in _compress_in_order(entries, level, workers, store):
         offset = stream.tell()
         if max(offset, compressed.size, len(compressed.data)) > _CLASSIC_LIMIT:
             raise ArchiveTooLargeError(max(offset, compressed.size, len(compressed.data)))
@@ -104,9 +124,11 @@ def _write_end_records(stream: BinaryIO, count: int, size: int, start: int) -> N
     )
 
 
-def _compress_in_order(entries: Sequence[Entry], level: int, workers: int) -> Iterator[_Compressed]:
+def _compress_in_order(
+    entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
+) -> Iterator[_Compressed]:
     if workers <= 1 or not libdeflate.parallel():
-        yield from (_compress(entry, level) for entry in entries)
+        yield from (_compress(entry, level, store) for entry in entries)
         return
     # The window must be wide: a large library takes a second to compress, and the other workers
     # keep going on the entries after it only while the window has room. It still bounds memory
@@ -115,15 +137,18 @@ def _compress_in_order(entries: Sequence[Entry], level: int, workers: int) -> It
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hatch-lambda-zip") as pool:
         pending: deque[Future[_Compressed]] = deque()
         for entry in entries:
-            pending.append(pool.submit(_compress, entry, level))
+            pending.append(pool.submit(_compress, entry, level, store))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def _compress(entry: Entry, level: int) -> _Compressed:
+def _compress(entry: Entry, level: int, store: EntryStore | None) -> _Compressed:
     data = entry.read()
+    if store is not None:
+        stored = store.stream_for(data, level)
+        return _Compressed(entry, stored.crc, len(data), stored.stream)
     return _Compressed(entry, libdeflate.crc32(data), len(data), libdeflate.compress(data, level))
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hatch_lambda.archive.entry_cache import EntryStore
 from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
 from hatch_lambda.build import manifest
 from hatch_lambda.build.checks import prove_loadable
@@ -249,12 +250,7 @@ def _build(
         target.reporter,
         f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
     )
-    written = write_reproducible_zip(
-        destination,
-        files,
-        fixed_date_time=target.fixed_date_time,
-        compress_level=target.config.compress_level,
-    )
+    written = _write_layer_zip(target, destination, files)
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)
     return {
@@ -264,6 +260,31 @@ def _build(
         # Shown again when the layer comes from the cache, the proof's with the install's.
         "warnings": layer.warnings + proof.warnings,
     }
+
+
+def _write_layer_zip(target: Target, destination: Path, files: list[FileToPack]) -> WrittenZip:
+    """Zip the layer, copying the deflate streams of files compressed by an earlier build (a bump
+    changes a few packages; the large libraries stay as they were)."""
+    store = EntryStore(cache_directory())
+    written = write_reproducible_zip(
+        destination,
+        files,
+        fixed_date_time=target.fixed_date_time,
+        compress_level=target.config.compress_level,
+        store=store,
+    )
+    counts = store.counts
+    if counts.reused:
+        target.reporter.display_info(
+            f"Reused {counted(counts.reused, 'compressed file')} ({human(counts.reused_bytes)}) "
+            f"from the entry cache ({store.root}); compressed {counts.compressed} new ones "
+            f"({human(counts.compressed_bytes)})"
+        )
+    if counts.compressed:
+        store.prune()
+    for warning in store.warnings:
+        target.reporter.display_warning(warning)
+    return written
 
 
 def _slimmed(target: Target, files: list[FileToPack]) -> list[FileToPack]:

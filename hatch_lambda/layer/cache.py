@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hatch_lambda.archive.atomic import replacing, write_text
+from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
 from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer import extracted_layers
 
@@ -76,9 +75,7 @@ class LayerCache:
         """Whether the directory can be written; the first time it cannot, a warning says so."""
         if self._usable is None:
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryFile(dir=self.root, prefix=".probe-"):
-                    pass
+                make_writable_directory(self.root)
                 self._usable = True
             except OSError as error:
                 self._usable = False

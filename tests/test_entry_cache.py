@@ -1,0 +1,272 @@
+"""The compressed-entry cache: streams copied from it give the very bytes compressing gives.
+
+Each case compares zips written three ways, never a pinned hash: with no store, with an empty one
+(which fills it) and with the filled one. A damaged entry must be compressed again, said, and
+replaced; an unusable directory must still give a zip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hatch_lambda.archive import entry_cache, libdeflate
+from hatch_lambda.archive.entry_cache import SMALLEST_STORED, EntryStore
+from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
+from hatch_lambda.files.record import FileToPack
+from tests.helpers import output_of, run_hatchling, write_project
+from tests.wheelfactory import WheelSpec, write_wheel
+
+FIXED = (2020, 2, 2, 0, 0, 0)
+
+
+def library_files(seed: int = 7) -> list[FileToPack]:
+    """A layer in small: two large libraries (stored), text (stored) and many small modules (not)."""
+    rng = random.Random(seed)
+    blobs = {
+        "numpy/core.so": rng.randbytes(400_000) + b"\0" * 300_000,
+        "crypto/rust.so": bytes(rng.choice(b"abcdefgh") for _ in range(200_000)),
+        "pkg/data.txt": b"lorem ipsum dolor " * 20_000,
+    }
+    files = [FileToPack(path, (lambda data=data: data), False, FIXED) for path, data in blobs.items()]
+    files += [
+        FileToPack(f"pkg/m{index:03}.py", (lambda index=index: f"V = {index}\n".encode()), False, FIXED)
+        for index in range(50)
+    ]
+    return files
+
+
+def write(path: Path, files: list[FileToPack], store: EntryStore | None, **options: int) -> bytes:
+    written = write_reproducible_zip(path, files, fixed_date_time=FIXED, store=store, **options)
+    return written.path.read_bytes()
+
+
+def stored_entries(store: EntryStore) -> list[Path]:
+    return sorted(path for path in store.root.rglob("*") if path.is_file() and not path.name.startswith("."))
+
+
+def test_a_filled_store_gives_the_bytes_of_an_empty_one_and_of_no_store(tmp_path):
+    files = library_files()
+    plain = write(tmp_path / "plain.zip", files, None)
+    cold_store = EntryStore(tmp_path / "cache")
+    cold = write(tmp_path / "cold.zip", files, cold_store)
+    warm_store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", files, warm_store)
+
+    assert plain == cold == warm
+    assert cold_store.counts.compressed == 3 and cold_store.counts.reused == 0
+    assert warm_store.counts.reused == 3 and warm_store.counts.compressed == 0
+    assert not cold_store.warnings and not warm_store.warnings
+    with zipfile.ZipFile(tmp_path / "warm.zip") as opened:
+        assert opened.testzip() is None
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_the_store_never_makes_the_bytes_depend_on_the_worker_count(tmp_path, workers):
+    files = library_files()
+    reference = write(tmp_path / "reference.zip", files, None, workers=1)
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"), workers=workers)
+
+    assert write(tmp_path / "warm.zip", files, EntryStore(tmp_path / "cache"), workers=workers) == reference
+
+
+def test_a_bump_compresses_only_the_files_that_changed(tmp_path):
+    before = library_files()
+    write(tmp_path / "before.zip", before, EntryStore(tmp_path / "cache"))
+    changed = FileToPack("pkg/data.txt", lambda: b"new text " * 20_000, False, FIXED)
+    bumped = [*before[:2], changed, *before[3:]]
+
+    store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", bumped, store)
+
+    assert (store.counts.reused, store.counts.compressed) == (2, 1)
+    assert warm == write(tmp_path / "plain.zip", bumped, None)
+
+
+def test_another_level_or_library_version_is_another_entry(tmp_path, monkeypatch):
+    files = library_files()
+    write(tmp_path / "six.zip", files, EntryStore(tmp_path / "cache"))
+
+    at_nine = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "nine.zip", files, at_nine, compress_level=9) == write(
+        tmp_path / "plain-nine.zip", files, None, compress_level=9
+    )
+    assert at_nine.counts.reused == 0
+
+    monkeypatch.setattr(libdeflate, "WRAPPER_VERSION", "0.0.0-other")
+    other_library = EntryStore(tmp_path / "cache")
+    write(tmp_path / "other.zip", files, other_library)
+    assert other_library.counts.reused == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda raw: raw[:-10], "truncated or altered"),
+        (lambda raw: raw[:-1] + bytes([raw[-1] ^ 0xFF]), "truncated or altered"),
+        (lambda raw: raw[:10], "shorter than its header"),
+        (lambda raw: b"JUNK" + raw[4:], "not an entry this version"),
+    ],
+    ids=["truncated", "flipped-bit", "header-cut", "foreign"],
+)
+def test_a_damaged_entry_is_compressed_again_said_and_replaced(tmp_path, damage, said):
+    files = library_files()
+    plain = write(tmp_path / "plain.zip", files, None)
+    first = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", files, first)
+    victim = stored_entries(first)[0]
+    victim.write_bytes(damage(victim.read_bytes()))
+
+    damaged = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "damaged.zip", files, damaged) == plain
+    (warning,) = damaged.warnings
+    assert victim.name in warning and said in warning
+    assert (damaged.counts.reused, damaged.counts.compressed) == (2, 1)
+
+    healed = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "healed.zip", files, healed) == plain
+    assert healed.counts.reused == 3 and not healed.warnings
+
+
+def test_an_entry_recorded_for_other_data_is_not_used(tmp_path):
+    files = library_files()
+    plain = write(tmp_path / "plain.zip", files, None)
+    store = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", files, store)
+    # Swap two entries' records: each is intact, but stands for the other file's data.
+    first, second = stored_entries(store)[:2]
+    first_raw, second_raw = first.read_bytes(), second.read_bytes()
+    first.write_bytes(second_raw)
+    second.write_bytes(first_raw)
+
+    swapped = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "swapped.zip", files, swapped) == plain
+    assert len(swapped.warnings) == 2
+    assert all("not those of the file being zipped" in warning for warning in swapped.warnings)
+
+
+def test_an_unusable_directory_gives_a_plain_zip_and_one_warning(tmp_path):
+    files = library_files()
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache directory should be")
+
+    store = EntryStore(blocked)
+    assert write(tmp_path / "blocked.zip", files, store) == write(tmp_path / "plain.zip", files, None)
+    (warning,) = store.warnings
+    assert "cannot be used" in warning and "HATCH_LAMBDA_CACHE_DIR" in warning
+    assert store.counts.reused == store.counts.compressed == 0
+
+
+def test_small_files_are_compressed_not_stored(tmp_path):
+    store = EntryStore(tmp_path / "cache")
+    small = [FileToPack("a.py", lambda: b"x" * (SMALLEST_STORED - 1), False, FIXED)]
+    write(tmp_path / "small.zip", small, store)
+
+    assert stored_entries(store) == []
+
+
+def test_prune_keeps_the_store_under_its_bound_dropping_the_least_recently_used(tmp_path):
+    files = library_files()
+    store = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", files, store)
+    entries = stored_entries(store)
+    sizes = {path: path.stat().st_size for path in entries}
+    now = time.time()
+    for age, path in enumerate(entries):  # entries[0] is the most recently used
+        os.utime(path, (now - age * 100, now - age * 100))
+    partial = entries[0].parent / f".{entries[0].name}.x.partial"
+    partial.write_bytes(b"left by a build that died")
+    os.utime(partial, (now - entry_cache.STALE_SECONDS - 1,) * 2)
+
+    bound = sizes[entries[0]] + sizes[entries[1]] + 1
+    EntryStore(tmp_path / "cache", max_bytes=bound).prune()
+
+    kept = stored_entries(store)
+    assert kept and entries[0] in kept and entries[-1] not in kept
+    assert sum(sizes[path] for path in kept) <= bound
+    assert not partial.exists()
+
+
+def test_prune_leaves_a_store_within_its_bound_alone(tmp_path):
+    store = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", library_files(), store)
+    before = stored_entries(store)
+
+    store.prune()
+
+    assert stored_entries(store) == before
+
+
+# A real build: bump one small dependency, the large library's stream comes from the store. -------
+
+
+def _bump_wheels(directory: Path) -> Path:
+    directory.mkdir()
+    blob = random.Random(3).randbytes(300_000)
+    write_wheel(WheelSpec("hlbump-native", "1.0", files={"hlbump_native/tables.bin": blob}), directory)
+    for version in ("1.0", "1.1"):
+        notes = f"release {version}\n".encode() * 5_000  # stored too: it changes with the bump
+        files = {"hlbump_small/__init__.py": f"VERSION = {version!r}\n", "hlbump_small/notes.txt": notes}
+        write_wheel(WheelSpec("hlbump-small", version, files=files), directory)
+    return directory
+
+
+def _bump_project(root: Path, small_version: str) -> Path:
+    dependencies = ["hlbump-native==1.0", f"hlbump-small=={small_version}"]
+    return write_project(
+        root,
+        {
+            "pyproject.toml": f"""
+                [project]
+                name = "bump-app"
+                version = "1.0"
+                dependencies = {json.dumps(dependencies)}
+
+                [tool.hatch.build.targets.lambda]
+                runtime = "python3.12"
+            """,
+            "bump_app/__init__.py": "",
+        },
+    )
+
+
+def test_a_dependency_bump_reuses_unchanged_streams_and_writes_a_cold_builds_bytes(
+    tmp_path, offline_environment
+):
+    wheels = _bump_wheels(tmp_path / "bump-wheels")
+    environment = {
+        **offline_environment,
+        "UV_FIND_LINKS": f"{offline_environment['UV_FIND_LINKS']},{wheels}",
+        "HATCH_LAMBDA_CACHE_DIR": str(tmp_path / "warm-cache"),
+    }
+    root = _bump_project(tmp_path / "app", "1.0")
+
+    def build(output: str, cache: str) -> tuple[bytes, str]:
+        completed = run_hatchling(
+            root,
+            "lambda:layer",
+            environment={**environment, "HATCH_LAMBDA_CACHE_DIR": str(tmp_path / cache)},
+            extra=("-d", str(tmp_path / output)),
+        )
+        assert completed.returncode == 0, output_of(completed)
+        (layer,) = (tmp_path / output).glob("*-lambda-layer-*.zip")
+        return layer.read_bytes(), output_of(completed)
+
+    build("first", "warm-cache")
+    _bump_project(root, "1.1")
+    warm, warm_output = build("bumped", "warm-cache")
+    cold, cold_output = build("cold", "cold-cache")
+
+    assert warm == cold, f"warm:\n{warm_output}\ncold:\n{cold_output}"
+    assert "Reused 1 compressed file" in warm_output and "compressed 1 new ones" in warm_output
+    assert "Reused" not in cold_output
+    layer = tmp_path / "bumped" / "inspected.zip"
+    layer.write_bytes(warm)
+    with zipfile.ZipFile(layer) as opened:
+        assert opened.read("python/hlbump_small/__init__.py") == b"VERSION = '1.1'\n"
