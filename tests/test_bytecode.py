@@ -613,3 +613,78 @@ def test_real_packages_compile_to_the_same_bytes_on_any_number_of_cores(tmp_path
     assert one == two
     if version(minor) >= (3, 11):
         assert one == reference
+
+
+# Large packages cut along their subpackages ------------------------------------------------------
+
+LARGE_PACKAGE_TREE = {
+    **SPLIT_TREE,
+    "big/__init__.py": "from big import core\n" + "A = 1\n" * 40,
+    "big/core/__init__.py": "CORE = ('shared', None)\n" * 30,
+    "big/core/inner/__init__.py": FROZENSETS,
+    "big/core/inner/more.py": "def g(shared=None):\n    return shared in {None, 'big', ...}\n" * 10,
+    "big/core/small.py": "X = 1\n",
+    "big/extra.py": "EXTRA = {'shared': (None, 'big')}\n" * 10,
+    "big/tests/test_big.py": "def test_it():\n    assert 'shared' in {'shared', None}\n" * 20,
+}
+
+
+def recorded_chunks(monkeypatch, files, minor: str) -> list[list[str]]:
+    chunks: list[list[str]] = []
+    real = bytecode._compile_in_subprocess
+
+    def recording(python, version, sources):
+        chunks.append([dfile.removeprefix("/opt/python/") for dfile, _ in sources])
+        return real(python, version, sources)
+
+    monkeypatch.setattr(bytecode, "_compile_in_subprocess", recording)
+    compile_with(files, minor, 4)
+    monkeypatch.setattr(bytecode, "_compile_in_subprocess", real)
+    return sorted(chunks)
+
+
+def test_a_large_package_is_cut_along_its_subpackages_by_size_alone(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    # `big` holds 10,859 bytes of source, `big/core` 9,158: both are cut; `alpha` (7,860) is not.
+    monkeypatch.setattr(bytecode, "SPLIT_ABOVE", 9_000)
+
+    chunks = recorded_chunks(monkeypatch, files, "3.12")
+
+    assert [chunk for chunk in chunks if chunk[0].startswith("big/")] == [
+        ["big/__init__.py"],
+        ["big/core/__init__.py"],
+        ["big/core/inner/__init__.py", "big/core/inner/more.py", "big/core/small.py"],
+        ["big/extra.py", "big/tests/test_big.py"],
+    ]
+    assert [chunk for chunk in chunks if not chunk[0].startswith("big/")] == [
+        ["alpha/__init__.py", "alpha/sub/mod.py"],
+        ["beta/__init__.py", "beta/gamma.py"],
+        ["my_app/__init__.py", "my_app/handler.py", "my_app/nested/deep.py"],
+        ["single.py"],
+        ["top.py"],
+    ]
+    assert recorded_chunks(monkeypatch, files, "3.12") == chunks  # the same cut on a second build
+
+
+@pytest.mark.parametrize("minor", MINORS)
+def test_cut_packages_write_the_same_bytes_on_any_number_of_cores(tmp_path, monkeypatch, minor):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    whole = compile_with(files, minor, 2)
+    monkeypatch.setattr(bytecode, "SPLIT_ABOVE", 400)  # every package is cut
+
+    by_workers = [compile_with(files, minor, workers) for workers in (1, 2, 4)]
+
+    assert len(whole) == 16
+    assert by_workers[0] == by_workers[1] == by_workers[2]
+    if version(minor) >= (3, 11):  # on 3.9 and 3.10 packages are never cut (see `_fixed_chunks`)
+        assert by_workers[0] == whole
+
+
+def test_on_3_9_and_3_10_packages_are_never_cut(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    monkeypatch.setattr(bytecode, "SPLIT_ABOVE", 400)
+
+    chunks = recorded_chunks(monkeypatch, files, "3.10")
+
+    tops = ["alpha", "beta", "big", "my_app", "single.py", "top.py"]
+    assert [chunk[0].split("/")[0] for chunk in chunks] == tops
