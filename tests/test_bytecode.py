@@ -577,17 +577,29 @@ def test_one_two_and_four_compiler_processes_write_the_same_bytes(tmp_path, monk
         assert by_workers[0] == reference
 
 
-def test_each_top_level_package_compiles_in_its_own_process_several_at_once(tmp_path, monkeypatch):
-    files = files_to_pack(write_tree(tmp_path / "layer" / "python", SPLIT_TREE), "python/")
+def recording_chunks(monkeypatch) -> list[list[str]]:
+    """What each process (3.9, 3.10) or fork (3.11 and later) is given to compile, from now on."""
     chunks: list[list[str]] = []
-    real = bytecode._compile_in_subprocess
+    fresh, forked = bytecode._compile_in_subprocess, bytecode._ForkingCompiler.compile
 
-    def recording(python, version, sources):
+    def in_a_fresh_process(python, version, sources):
         chunks.append([dfile for dfile, _ in sources])
-        return real(python, version, sources)
+        return fresh(python, version, sources)
 
-    monkeypatch.setattr(bytecode, "_compile_in_subprocess", recording)
-    compile_with(files, "3.12", 4)
+    def in_a_fork(compiler, sources):
+        chunks.append([dfile for dfile, _ in sources])
+        return forked(compiler, sources)
+
+    monkeypatch.setattr(bytecode, "_compile_in_subprocess", in_a_fresh_process)
+    monkeypatch.setattr(bytecode._ForkingCompiler, "compile", in_a_fork)
+    return chunks
+
+
+@pytest.mark.parametrize("minor", ["3.10", "3.12"])
+def test_each_top_level_package_compiles_in_its_own_process_several_at_once(tmp_path, monkeypatch, minor):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", SPLIT_TREE), "python/")
+    chunks = recording_chunks(monkeypatch)
+    compile_with(files, minor, 4)
 
     assert sorted(chunk[0].split("/")[3] for chunk in chunks) == [
         "alpha",
@@ -613,3 +625,141 @@ def test_real_packages_compile_to_the_same_bytes_on_any_number_of_cores(tmp_path
     assert one == two
     if version(minor) >= (3, 11):
         assert one == reference
+
+
+# Large packages cut along their subpackages ------------------------------------------------------
+
+LARGE_PACKAGE_TREE = {
+    **SPLIT_TREE,
+    "big/__init__.py": "from big import core\n" + "A = 1\n" * 40,
+    "big/core/__init__.py": "CORE = ('shared', None)\n" * 30,
+    "big/core/inner/__init__.py": FROZENSETS,
+    "big/core/inner/more.py": "def g(shared=None):\n    return shared in {None, 'big', ...}\n" * 10,
+    "big/core/small.py": "X = 1\n",
+    "big/extra.py": "EXTRA = {'shared': (None, 'big')}\n" * 10,
+    "big/tests/test_big.py": "def test_it():\n    assert 'shared' in {'shared', None}\n" * 20,
+}
+
+
+def recorded_chunks(monkeypatch, files, minor: str) -> list[list[str]]:
+    with monkeypatch.context() as patched:
+        chunks = recording_chunks(patched)
+        compile_with(files, minor, 4)
+    return sorted([dfile.removeprefix("/opt/python/") for dfile in chunk] for chunk in chunks)
+
+
+def test_a_large_package_is_cut_along_its_subpackages_by_size_alone(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    # `big` holds 10,859 bytes of source, `big/core` 9,158: both are cut; `alpha` (7,860) is not.
+    monkeypatch.setattr(bytecode, "SPLIT_ABOVE", 9_000)
+
+    chunks = recorded_chunks(monkeypatch, files, "3.12")
+
+    assert [chunk for chunk in chunks if chunk[0].startswith("big/")] == [
+        ["big/__init__.py"],
+        ["big/core/__init__.py"],
+        ["big/core/inner/__init__.py", "big/core/inner/more.py", "big/core/small.py"],
+        ["big/extra.py", "big/tests/test_big.py"],
+    ]
+    assert [chunk for chunk in chunks if not chunk[0].startswith("big/")] == [
+        ["alpha/__init__.py", "alpha/sub/mod.py"],
+        ["beta/__init__.py", "beta/gamma.py"],
+        ["my_app/__init__.py", "my_app/handler.py", "my_app/nested/deep.py"],
+        ["single.py"],
+        ["top.py"],
+    ]
+    assert recorded_chunks(monkeypatch, files, "3.12") == chunks  # the same cut on a second build
+
+
+@pytest.mark.parametrize("minor", MINORS)
+def test_cut_packages_write_the_same_bytes_on_any_number_of_cores(tmp_path, monkeypatch, minor):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    whole = compile_with(files, minor, 2)
+    monkeypatch.setattr(bytecode, "SPLIT_ABOVE", 400)  # every package is cut
+
+    by_workers = [compile_with(files, minor, workers) for workers in (1, 2, 4)]
+
+    assert len(whole) == 16
+    assert by_workers[0] == by_workers[1] == by_workers[2]
+    if version(minor) >= (3, 11):  # on 3.9 and 3.10 packages are never cut (see `_fixed_chunks`)
+        assert by_workers[0] == whole
+
+
+def test_on_3_9_and_3_10_packages_are_never_cut(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    monkeypatch.setattr(bytecode, "SPLIT_ABOVE", 400)
+
+    chunks = recorded_chunks(monkeypatch, files, "3.10")
+
+    tops = ["alpha", "beta", "big", "my_app", "single.py", "top.py"]
+    assert [chunk[0].split("/")[0] for chunk in chunks] == tops
+
+
+# Forks of a compiler started once per core (3.11 and later) ---------------------------------------
+
+
+def fresh_processes(monkeypatch):
+    """What 3.11 and later did before forks: a fresh compiler process for every chunk."""
+    monkeypatch.setattr(
+        bytecode,
+        "_compile_in_forks",
+        lambda python, version, chunks, workers: [
+            bytecode._compile_in_subprocess(python, version, chunk) for chunk in chunks
+        ],
+    )
+
+
+@pytest.mark.parametrize("minor", ["3.11", "3.12", "3.13"])
+def test_a_fork_writes_the_bytes_of_a_fresh_process(tmp_path, monkeypatch, minor):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+
+    forked = compile_with(files, minor, 2)
+    fresh_processes(monkeypatch)
+    fresh = compile_with(files, minor, 2)
+
+    assert len(forked) == 16
+    assert forked == fresh
+
+
+def test_one_compiler_is_started_per_core_and_each_chunk_gets_a_fork(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def counting_popen(command, **options):
+        started.append(command)
+        return real_popen(command, **options)
+
+    monkeypatch.setattr(bytecode.subprocess, "Popen", counting_popen)
+    chunks = recording_chunks(monkeypatch)
+
+    compile_with(files, "3.12", 2)
+
+    assert len(chunks) == 6
+    assert 1 <= len(started) <= 2
+    assert all(command[-2].endswith("bytecode_forks.py") for command in started)
+
+
+FAKE_SERVER_CRASHING = """
+import struct, sys
+sys.stdout.buffer.write(b"hatch-lambda bytecode compiler\\n")
+sys.stdout.buffer.flush()
+sys.stdin.buffer.read(struct.unpack("<I", sys.stdin.buffer.read(4))[0])
+sys.stderr.write("Fatal Python error: Segmentation fault\\n")
+written = b"hatch-lambda bytecode compiler\\n"
+sys.stdout.buffer.write(struct.pack("<iI", -11, len(written)) + written)
+sys.stdout.buffer.flush()
+"""
+
+
+def test_a_fork_that_crashes_is_an_error_naming_the_file_it_was_compiling(tmp_path, monkeypatch):
+    server = tmp_path / "crashing_forks.py"
+    server.write_text(FAKE_SERVER_CRASHING, encoding="utf-8")
+    monkeypatch.setattr(bytecode, "_FORK_SERVER", server)
+    root = write_tree(tmp_path / "app", APP)
+
+    with pytest.raises(BytecodeCompilerError, match="exited with status -11 while compiling") as raised:
+        compile_tree(root, "3.12")
+
+    assert "/var/task/" in str(raised.value)
+    assert "Segmentation fault" in raised.value.output

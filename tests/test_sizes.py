@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from tests.helpers import output_of, run_hatchling, write_project
-from tests.wheelfactory import WheelSpec, write_wheel
+from tests.wheelfactory import WheelSpec, elf_shared_object, write_wheel
 
 
 def project(root: Path, dependencies: list[str], table: str = "") -> Path:
@@ -103,3 +103,47 @@ def test_a_zip_over_50_mb_gets_the_s3_note(tmp_path, offline_environment):
 
     assert completed.returncode == 0, output_of(completed)
     assert "is over 50 MB zipped, so Lambda accepts it only through S3" in output_of(completed)
+
+
+def test_over_the_limit_the_advice_suggests_slim_only_when_it_is_off(tmp_path, offline_environment):
+    outputs = {}
+    for slim in ("false", "true"):
+        root = project(tmp_path / slim, ["hlfix-pure"], f"other-layers-size = 262_143_000\nslim = {slim}")
+        completed = run_hatchling(root, "lambda:layer", environment=offline_environment)
+        assert completed.returncode != 0
+        outputs[slim] = output_of(completed)
+
+    assert "over Lambda's limit of 262,144,000 bytes (250 MB)" in outputs["false"]
+    assert "Make the layer smaller (`slim = true`, `exclude-packages`)" in outputs["false"]
+    assert "over Lambda's limit of 262,144,000 bytes (250 MB)" in outputs["true"]
+    assert "slim = true" not in outputs["true"]
+    assert "`exclude-packages`, or `slim-exclude` patterns" in outputs["true"]
+
+
+def test_a_layer_over_the_limit_fails_before_its_binaries_are_proven(tmp_path, offline_environment):
+    # hlfix-wrongarch's extension is built for aarch64: the proof would refuse this x86_64 layer.
+    # The layer is a few hundred bytes; 100 bytes are left under the limit.
+    root = project(tmp_path / "app", ["hlfix-wrongarch"], "other-layers-size = 262_143_900")
+
+    completed = run_hatchling(root, "lambda:layer", environment=offline_environment)
+
+    output = output_of(completed)
+    assert completed.returncode != 0
+    assert "over Lambda's limit of 262,144,000 bytes (250 MB)" in output
+    assert "would not load on" not in output
+    assert "Traceback" not in output
+    assert not list((root / "dist").glob("*layer*"))
+
+
+def test_a_source_zip_over_the_limit_fails_before_its_binaries_are_proven(tmp_path, offline_environment):
+    root = project(tmp_path / "app", [], "other-layers-size = 262_143_900")
+    # A library built for aarch64 shipped as package data: the proof would refuse it on x86_64.
+    (root / "sized_app" / "libfast.so").write_bytes(elf_shared_object("aarch64", ("GLIBC_2.17",)))
+
+    completed = run_hatchling(root, "lambda:source", environment=offline_environment)
+
+    output = output_of(completed)
+    assert completed.returncode != 0
+    assert "over Lambda's limit of 262,144,000 bytes (250 MB)" in output
+    assert "would not load on" not in output
+    assert not list((root / "dist").glob("*.zip"))

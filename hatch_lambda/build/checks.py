@@ -32,7 +32,7 @@ def check_release_size(target: Target, *, source: int | None, layer: int | None)
         parts["layer"] = layer
     if target.config.other_layers_size:
         parts["other layers (other-layers-size)"] = target.config.other_layers_size
-    check_unzipped_total(parts)
+    check_unzipped_total(parts, slim=target.config.slim)
 
 
 def check_release_handler(

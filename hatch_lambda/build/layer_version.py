@@ -239,13 +239,17 @@ def _build(
         )
     for warning in layer.warnings:
         target.reporter.display_warning(warning)
-    distributions = installed_distributions(installed)
     files = _slimmed(target, files_to_pack(installed, config.layer_prefix, planned_packages=plan.resolved))
+    # Before the proof and the listing: a layer too large to deploy fails without reading a binary.
+    check_size(unzipped_size(files))
+    distributions = installed_distributions(installed)
     # Proven after slimming: `slim-exclude` can drop a file that would fail the proof.
     proof = prove_layer(installed, files, config.layer_prefix, config.runtime, config.architecture)
     prove_loadable(target, "layer", proof)
-    files += target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
-    check_size(unzipped_size(files))
+    bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
+    if bytecode:
+        files += bytecode
+        check_size(unzipped_size(files))
     waiting(
         target.reporter,
         f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",

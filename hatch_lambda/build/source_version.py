@@ -31,7 +31,8 @@ def build_source_zip(
 ) -> dict[str, Any]:
     """Write the source zip to `destination`; return its manifest entry.
 
-    `check_size` is given the unzipped size before anything is zipped.
+    `check_size` is given the unzipped size before the proof, and again with the bytecode, before
+    anything is zipped.
     """
     config = target.config
     wheel = build_project_wheel(config, scratch)
@@ -45,6 +46,7 @@ def build_source_zip(
         )
         shipped += package.files
     _refuse_overlaps(wheel.name, plan.files, first_party)
+    check_size(unzipped_size(shipped))  # before the proof: too large to deploy fails at once
     proofs = [prove_source(plan.files, config.runtime, config.architecture, f"the project ({wheel.name})")]
     proofs += [
         prove_source(package.files, config.runtime, config.architecture, package.wheel_name)
@@ -63,8 +65,10 @@ def build_source_zip(
             "Left out of the source zip (Lambda cannot use scripts, data or headers): "
             + ", ".join(plan.left_out)
         )
-    files = [*shipped, *target.bytecode(shipped, import_root="", extracted_to=FUNCTION_ROOT)]
-    check_size(unzipped_size(files))
+    bytecode = target.bytecode(shipped, import_root="", extracted_to=FUNCTION_ROOT)
+    files = [*shipped, *bytecode]
+    if bytecode:
+        check_size(unzipped_size(files))
     written: WrittenZip = write_reproducible_zip(
         destination,
         files,

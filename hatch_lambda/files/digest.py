@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 
 def file_sha256(path: Path) -> str:
     """The file's sha256, hashed once per version of the file in this process.
 
-    One build asks several times for the same zips (manifest upkeep, the size limit, the handler
-    check, the layer cache); a layer is tens of MB. The key is the file's identity and stat, and
-    artifacts are only ever replaced by rename (a new inode), so a changed file is hashed again.
+    One build asks several times for the same zips (written, checked against the manifest and the
+    cache record, stored in the cache, listed in the SBOM); a layer is tens of MB. The key is the
+    file's identity (device and inode) and stat, not its path: the transaction commits by renaming,
+    which keeps both, and artifacts are only ever replaced by rename (a new inode), so a changed
+    file is hashed again.
     """
-    status = path.stat()
-    identity = (str(path.resolve()), status.st_ino, status.st_size, status.st_mtime_ns)
+    identity = _identity(path)
     known = _HASHED.get(identity)
     if known is None:
         digest = hashlib.sha256()
@@ -25,4 +27,20 @@ def file_sha256(path: Path) -> str:
     return known
 
 
-_HASHED: dict[tuple[str, int, int, int], str] = {}
+def remember_copy(source: Path, copy: Path) -> None:
+    """`copy` was just written whole from `source` (a reflink or the kernel's copy): when `source`'s
+    sha256 is known and `source` is unchanged since, `copy` has the same one, without a second read."""
+    known = _HASHED.get(_identity(source))
+    if known is not None:
+        _HASHED[_identity(copy)] = known
+
+
+Identity = tuple[int, int, int, int]
+
+
+def _identity(path: Path) -> Identity:
+    status = os.stat(path)
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+_HASHED: dict[Identity, str] = {}

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
-from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.files.digest import file_sha256, remember_copy
 from hatch_lambda.layer import extracted_layers
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
@@ -226,9 +226,9 @@ def own_copy(source: Path, destination: Path) -> None:
     """Write `source`'s bytes to `destination` as an independent file: a reflink (blocks shared
     copy-on-write, so instant) where the file system supports one, else a plain copy. Never a hard
     link, which would let a change to either file change the other."""
-    if _clone(source, destination):
-        return
-    shutil.copyfile(source, destination)
+    if not _clone(source, destination):
+        shutil.copyfile(source, destination)
+    remember_copy(source, destination)  # the same bytes: never hashed a second time
 
 
 def record_problem(key: str, record: Any, *, keys: frozenset[str], record_format: int) -> str | None:

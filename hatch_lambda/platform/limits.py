@@ -12,15 +12,23 @@ UNZIPPED_LIMIT = 262_144_000  # function code plus all its layers, unzipped (250
 DIRECT_UPLOAD_LIMIT = 52_428_800  # a zip passed in the API call itself (50 MB); larger goes via S3
 
 
-def check_unzipped_total(parts: Mapping[str, int]) -> None:
-    """Refuse a build whose pieces add up past Lambda's unzipped limit; name each piece's share."""
+def check_unzipped_total(parts: Mapping[str, int], *, slim: bool) -> None:
+    """Refuse a build whose pieces add up past Lambda's unzipped limit; name each piece's share.
+
+    `slim`: whether `slim = true` is already on, so the advice does not suggest it again.
+    """
     total = sum(parts.values())
     if total > UNZIPPED_LIMIT:
         listed = ", ".join(f"{name} {size:,}" for name, size in parts.items())
+        smaller = (
+            "`exclude-packages`, or `slim-exclude` patterns for what the function never reads"
+            if slim
+            else "`slim = true`, `exclude-packages`"
+        )
         message = (
             f"Unzipped, the function would be {total:,} bytes ({listed}), over Lambda's limit of "
             f"{UNZIPPED_LIMIT:,} bytes (250 MB) for the code and all its layers. Make the layer "
-            "smaller (`slim = true`, `exclude-packages`), or ship the function as a container image."
+            f"smaller ({smaller}), or ship the function as a container image."
         )
         raise LambdaBuildError(message)
 
