@@ -10,8 +10,6 @@ from hatch_lambda.build.target import Target
 from hatch_lambda.errors import PlatformProofError
 from hatch_lambda.platform.limits import check_unzipped_total
 from hatch_lambda.platform.proof import ProofResult
-from hatch_lambda.runtime.local_lambda import LocalFunction, check_handlers
-from hatch_lambda.runtime.target_python import find_target_python
 
 
 def prove_loadable(target: Target, artifact: str, proof: ProofResult) -> None:
@@ -46,6 +44,10 @@ def check_release_handler(
     config = target.config
     if not config.handlers:
         return HandlerCheckRecord(CHECK_NOT_ASKED)
+    # The emulator loads only for a target that asks for the check: every other build skips it.
+    from hatch_lambda.runtime.local_lambda import LocalFunction, check_handlers  # noqa: PLC0415
+    from hatch_lambda.runtime.target_python import find_target_python  # noqa: PLC0415
+
     handlers = tuple(config.handlers)
     # The interpreter is found (and asked what it is) once, then runs every handler.
     python = unpaired or find_target_python(config.runtime, config.architecture)

@@ -15,30 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hatch_lambda.archive.entry_cache import EntryStore
-from hatch_lambda.archive.reproducible_zip import WrittenZip, write_reproducible_zip
-from hatch_lambda.build import manifest
-from hatch_lambda.build.checks import prove_loadable
+from hatch_lambda.archive.reproducible_zip import WrittenZip
 from hatch_lambda.build.inputs import layer_options
 from hatch_lambda.build.reporting import counted, report_zip, waiting
-from hatch_lambda.build.sbom import layer_facts
-from hatch_lambda.build.target import Target, unzipped_size
+from hatch_lambda.build.target import Target
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.files.installed_tree import files_to_pack, installed_distributions, owners_by_record
-from hatch_lambda.files.record import FileToPack
-from hatch_lambda.files.slim import slim_layer
 from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, place
-from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.shared_cache import SharedLayerCache
 from hatch_lambda.layer.sources import requirement_names
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
-from hatch_lambda.platform.limits import human, largest_distributions
-from hatch_lambda.platform.proof import prove_layer
-from hatch_lambda.runtime.bytecode import LAYER_ROOT
 
 
 @dataclass
@@ -110,7 +99,12 @@ def build_layer_zip(
             assert planned.shared is not None
             where = f"the shared cache ({planned.shared.object_url(planned.key)})"
             return _report_cached(target, planned, shared, destination, check_size, where=where)
-    details = _build(target, planned.plan, destination, scratch, inputs=planned.inputs, check_size=check_size)
+    # Installing, proving, compiling and zipping load on a miss only: a warm build never pays for them.
+    from hatch_lambda.build.layer_zip import build_fresh_layer  # noqa: PLC0415
+
+    details = build_fresh_layer(
+        target, planned.plan, destination, scratch, inputs=planned.inputs, check_size=check_size
+    )
     planned.sbom_facts = list(details["sbom"])
     if planned.key is not None:
         planned.details_to_store = details
@@ -208,99 +202,6 @@ def _report_cached(
     largest = [(str(name), int(size)) for name, size in cached.details.get("largest", [])]
     report_zip(target.reporter, written, largest)
     return {**entry, "file": destination.name, "inputs": planned.inputs}
-
-
-def _build(
-    target: Target,
-    plan: LayerPlan,
-    destination: Path,
-    scratch: Path,
-    *,
-    inputs: str,
-    check_size: Callable[[int], None],
-) -> dict[str, Any]:
-    config = target.config
-    installed = scratch / "target"
-    waiting(
-        target.reporter,
-        f"Installing {counted(plan.resolved, 'package') if plan.resolved else 'the packages'} "
-        f"for {target.description}...",
-    )
-    layer = install_layer(plan.request, config.installer, installed)
-    summary = layer.summary
-    target.reporter.display_info(
-        f"Resolved {counted(summary.resolved or plan.resolved, 'package')} for {target.description} "
-        f"({summary.platform}) and installed {summary.installed} in {summary.seconds:.2f}s"
-    )
-    if layer.removed:
-        target.reporter.display_info(
-            "Removed what pip chose for this machine but the target does not need: "
-            + ", ".join(layer.removed)
-        )
-    for warning in layer.warnings:
-        target.reporter.display_warning(warning)
-    files = _slimmed(target, files_to_pack(installed, config.layer_prefix, planned_packages=plan.resolved))
-    # Before the proof and the listing: a layer too large to deploy fails without reading a binary.
-    check_size(unzipped_size(files))
-    distributions = installed_distributions(installed)
-    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof.
-    proof = prove_layer(installed, files, config.layer_prefix, config.runtime, config.architecture)
-    prove_loadable(target, "layer", proof)
-    bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
-    if bytecode:
-        files += bytecode
-        check_size(unzipped_size(files))
-    waiting(
-        target.reporter,
-        f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
-    )
-    written = _write_layer_zip(target, destination, files)
-    largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
-    report_zip(target.reporter, written, largest)
-    return {
-        "entry": manifest.layer_entry(written, inputs, config.layout, distributions),
-        "sbom": layer_facts(installed, config.layer_prefix, plan.file_hashes),
-        "largest": largest,
-        # Shown again when the layer comes from the cache, the proof's with the install's.
-        "warnings": layer.warnings + proof.warnings,
-    }
-
-
-def _write_layer_zip(target: Target, destination: Path, files: list[FileToPack]) -> WrittenZip:
-    """Zip the layer, copying the deflate streams of files compressed by an earlier build (a bump
-    changes a few packages; the large libraries stay as they were)."""
-    store = EntryStore(cache_directory())
-    written = write_reproducible_zip(
-        destination,
-        files,
-        fixed_date_time=target.fixed_date_time,
-        compress_level=target.config.compress_level,
-        store=store,
-    )
-    counts = store.counts
-    if counts.reused:
-        target.reporter.display_info(
-            f"Reused {counted(counts.reused, 'compressed file')} ({human(counts.reused_bytes)}) "
-            f"from the entry cache ({store.root}); compressed {counts.compressed} new ones "
-            f"({human(counts.compressed_bytes)})"
-        )
-    if counts.compressed:
-        store.prune()
-    for warning in store.warnings:
-        target.reporter.display_warning(warning)
-    return written
-
-
-def _slimmed(target: Target, files: list[FileToPack]) -> list[FileToPack]:
-    config = target.config
-    if not (config.slim or config.slim_exclude):
-        return files
-    result = slim_layer(files, config.layer_prefix, config.slim_exclude, drop_never_imported=config.slim)
-    target.reporter.display_info(
-        f"Slimmed the layer: left out {result.removed_files} files ({human(result.removed_bytes)}) "
-        "that Lambda never imports"
-    )
-    return result.kept
 
 
 def _refuse_unlocked_index_sources(target: Target, lock: Path | None, requirements: list[str]) -> None:

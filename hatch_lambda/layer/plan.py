@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -171,6 +170,9 @@ def _local_directory_names(requirements: list[str]) -> list[str]:
         except InvalidRequirement:
             continue
         if requirement.url and requirement.url.startswith("file:"):
+            # urllib.request brings http, ssl and email with it: only for the rare `file:` requirement.
+            from urllib.request import url2pathname  # noqa: PLC0415
+
             location = Path(url2pathname(urlparse(requirement.url).path))
             if location.is_dir():
                 names.append(canonicalize_name(requirement.name))
