@@ -27,7 +27,7 @@ from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.shared_cache import SharedLayerCache
 from hatch_lambda.layer.sources import requirement_names
 from hatch_lambda.layer.uv import find_uv
-from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python, full_version
 
 
 @dataclass
@@ -266,14 +266,5 @@ def _layer_options(target: Target) -> dict[str, Any]:
     options = layer_options(target.config, target.fixed_date_time)
     if target.config.compile_bytecode:
         # Bytecode bytes can differ between patch releases of one CPython minor version.
-        options["compile-bytecode"] = _python_version(target.bytecode_python)
+        options["compile-bytecode"] = full_version(target.bytecode_python)
     return options
-
-
-def _python_version(python: str) -> str:
-    import subprocess  # noqa: PLC0415 - only with compile-bytecode
-
-    probe = subprocess.run(
-        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
-    )
-    return probe.stdout.strip()

@@ -16,9 +16,12 @@ from pathlib import Path
 
 from hatch_lambda.platform.runtimes import Runtime
 
+# The second line on is `sys.version` (itself possibly two lines), kept for `full_version`.
 _VERSION_PROBE = (
-    "import sys, platform; print(platform.python_implementation(), '%d.%d' % sys.version_info[:2])"
+    "import sys, platform; print(platform.python_implementation(), '%d.%d' % sys.version_info[:2]); "
+    "print(sys.version)"
 )
+_FULL_VERSIONS: dict[str, str] = {}  # candidate -> its `sys.version`, from the probe that confirmed it
 
 
 def environment_variable_for(runtime: Runtime) -> str:
@@ -67,4 +70,20 @@ def _is_cpython(candidate: str, version: str) -> bool:
         )
     except OSError:
         return False
-    return probe.returncode == 0 and probe.stdout.split() == ["CPython", version]
+    kind, _, full_version = probe.stdout.partition("\n")
+    if probe.returncode != 0 or kind.split() != ["CPython", version]:
+        return False
+    _FULL_VERSIONS[candidate] = full_version.strip()
+    return True
+
+
+def full_version(python: str) -> str:
+    """`sys.version` of `python` (bytecode can differ between patch releases, so the layer cache
+    key names it), from the probe that found it when there was one: no second interpreter start."""
+    known = _FULL_VERSIONS.get(python)
+    if known is None:
+        probe = subprocess.run(
+            [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+        )
+        known = _FULL_VERSIONS[python] = probe.stdout.strip()
+    return known
