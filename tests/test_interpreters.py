@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from hatch_lambda.layer.uv import find_uv
-from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.platform import interpreters
+from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python, full_version
 from hatch_lambda.platform.runtimes import runtime_named
 from tests.helpers import missing_interpreter
 
@@ -69,3 +71,22 @@ def test_a_missing_interpreter_fails_under_ci_and_skips_elsewhere(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match=r"no CPython 3\.99 on this machine"):
         missing_interpreter("CPython 3.99")
+
+
+def test_the_full_version_comes_from_the_probe_that_found_the_interpreter(tmp_path, monkeypatch):
+    """The layer cache key names the runtime CPython's `sys.version`; finding it already ran it once."""
+    assert PYTHON312 is not None
+    link = tmp_path / "python3.12-for-the-key"
+    link.symlink_to(pyenv_python("3.12"))
+    monkeypatch.setenv(environment_variable_for(PYTHON312), str(link))
+    expected = subprocess.run(
+        [str(link), "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert find_runtime_python(PYTHON312, find_uv()) == str(link)
+
+    def no_second_start(*args, **kwargs):
+        raise AssertionError(f"the interpreter was started again: {args}")
+
+    monkeypatch.setattr(interpreters.subprocess, "run", no_second_start)
+    assert full_version(str(link)) == expected
+    assert expected.startswith("3.12.")
