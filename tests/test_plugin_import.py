@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from tests.helpers import output_of, run_in, write_project
+
 
 def test_registering_the_target_imports_none_of_the_build_machinery():
     probe = (
@@ -22,3 +24,60 @@ def test_registering_the_target_imports_none_of_the_build_machinery():
         "hatch_lambda.errors",
         "hatch_lambda.hooks",
     }, loaded
+
+
+# `hatchling build` as the user runs it, reporting which of hatch-lambda's modules it loaded.
+_BUILD_AND_LIST_MODULES = """
+import runpy, sys
+sys.argv = ["hatchling", "build", "-t", "lambda"]
+try:
+    runpy.run_module("hatchling", run_name="__main__")
+finally:
+    with open("loaded-modules.txt", "w") as listing:
+        listing.write("\\n".join(sorted(name for name in sys.modules if name.startswith("hatch_lambda"))))
+"""
+
+# What only a layer built fresh, or a target with `handler`, needs.
+_COLD_PATH_MODULES = {
+    "hatch_lambda.build.layer_zip",
+    "hatch_lambda.layer.install",
+    "hatch_lambda.files.slim",
+    "hatch_lambda.runtime.local_lambda",
+    "hatch_lambda.layer.extracted_layers",
+}
+
+
+def test_a_warm_build_loads_none_of_the_machinery_a_fresh_layer_or_the_check_needs(
+    tmp_path, offline_environment
+):
+    root = write_project(
+        tmp_path / "app",
+        {
+            "pyproject.toml": """
+                [project]
+                name = "warm-app"
+                version = "1.0"
+                dependencies = ["hlfix-pure"]
+
+                [tool.hatch.build.targets.lambda]
+                runtime = "python3.12"
+            """,
+            "warm_app/__init__.py": "VALUE = 1\n",
+        },
+    )
+    command = [sys.executable, "-c", _BUILD_AND_LIST_MODULES]
+    cold = run_in(root, command, offline_environment)
+    assert cold.returncode == 0, output_of(cold)
+    assert _COLD_PATH_MODULES - {
+        "hatch_lambda.runtime.local_lambda",
+        "hatch_lambda.layer.extracted_layers",
+    } <= set((root / "loaded-modules.txt").read_text().split())
+
+    (root / "warm_app" / "__init__.py").write_text("VALUE = 2\n")
+    warm = run_in(root, command, offline_environment)
+
+    assert warm.returncode == 0, output_of(warm)
+    assert "Layer from the cache" in output_of(warm)
+    loaded = set((root / "loaded-modules.txt").read_text().split())
+    assert "hatch_lambda.build.release" in loaded
+    assert not loaded & _COLD_PATH_MODULES, loaded & _COLD_PATH_MODULES

@@ -35,7 +35,6 @@ from typing import Any
 
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
 from hatch_lambda.files.digest import file_sha256, remember_copy
-from hatch_lambda.layer import extracted_layers
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
 RECORD_FORMAT = 2  # what `store` writes; a record of any other shape is discarded
@@ -149,7 +148,10 @@ class LayerCache:
                     self._discard(stale)
                     _remove(self.root / f"{stale}.lock")
         self._sweep()
-        # The layers' extracted trees for the handler check live beside the zips, bounded the same way.
+        # The layers' extracted trees for the handler check live beside the zips, bounded the same
+        # way; their module is loaded only here, after a layer was stored, never by a warm build.
+        from hatch_lambda.layer import extracted_layers  # noqa: PLC0415
+
         extracted_layers.prune(self.root.parent)
 
     @contextmanager
