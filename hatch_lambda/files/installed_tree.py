@@ -109,8 +109,22 @@ def _refuse_link(target: Path, link: Path, root: Path, *, directory: bool) -> No
 
 
 def dist_info_headers(dist_info: Path, name: str) -> Message:
-    """The headers of a `.dist-info` file in email form: `METADATA` or `WHEEL`."""
-    return email.parser.Parser().parsestr((dist_info / name).read_text(encoding="utf-8"), headersonly=True)
+    """The headers of a `.dist-info` file in email form: `METADATA` or `WHEEL`; read-only.
+
+    A build asks for each distribution's headers several times (the file list, the proof, the
+    closure, the SBOM) and the email parser is slow: each version of a file is parsed once.
+    """
+    path = dist_info / name
+    status = path.stat()
+    version = (str(path), status.st_ino, status.st_size, status.st_mtime_ns)
+    headers = _PARSED_HEADERS.get(version)
+    if headers is None:
+        text = path.read_text(encoding="utf-8")
+        headers = _PARSED_HEADERS[version] = email.parser.Parser().parsestr(text, headersonly=True)
+    return headers
+
+
+_PARSED_HEADERS: dict[tuple[str, int, int, int], Message] = {}
 
 
 def installed_distributions(target: Path) -> list[InstalledDistribution]:
