@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -52,7 +53,11 @@ def _runs_here(offline_runtime_sdk: None) -> None:
 
 
 def build(
-    root: Path, environment: dict[str, str], handler: str = HANDLER, dependencies: str = '"hlfix-pure"'
+    root: Path,
+    environment: dict[str, str],
+    handler: str = HANDLER,
+    dependencies: str = '"hlfix-pure"',
+    table: str = "",
 ) -> Path:
     """Build `shouter` with the handler check on; the layer zip it wrote."""
     write_project(
@@ -70,6 +75,7 @@ def build(
                 [tool.hatch.build.targets.lambda]
                 runtime = "python3.12"
                 handler = "shouter.app.lambda_handler"
+                {table}
             """,
             "shouter/__init__.py": "",
             "shouter/app.py": handler,
@@ -248,6 +254,52 @@ def test_invoke_reuses_the_tree_and_answers_as_without_the_cache(
     assert json.loads(invoked.stdout) == json.loads(without_cache.response or b"")
     assert with_cache.response == without_cache.response
     assert identity(tree) == before
+
+
+SHIPPED = 'def lambda_handler(event, context):\n    return "from the shipped bytecode"\n'
+
+
+def test_a_release_with_its_own_bytecode_is_checked_on_that_bytecode(
+    tmp_path, offline_environment, layer_cache
+):
+    """Lambda loads `compile-bytecode`'s unchecked-hash pycs without reading the sources: so does the
+    check, with a usable cache as without one (a pycache prefix would make CPython ignore them)."""
+    project = tmp_path / "shouter"
+    build(project, offline_environment, table="compile-bytecode = true")
+    code = source_zip(project)
+    shipped = "shouter/__pycache__/app.cpython-312.pyc"
+    with zipfile.ZipFile(code) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    assert shipped in entries
+    # The pyc the zip ships, made to differ from its source: what runs tells which one was loaded.
+    source, compiled = tmp_path / "other.py", tmp_path / "other.pyc"
+    source.write_text(SHIPPED)
+    compile_probe = (
+        "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], "
+        "dfile='/var/task/shouter/app.py', invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)"
+    )
+    subprocess.run([require_cpython("3.12"), "-c", compile_probe, str(source), str(compiled)], check=True)
+    entries[shipped] = compiled.read_bytes()
+    with zipfile.ZipFile(code, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    assert PYTHON312 is not None
+    function = LocalFunction(
+        "shouter.app.lambda_handler", PYTHON312, code, layer_zip(project), runtime_sdk=None
+    )
+
+    with_cache = invoke_handler(function, '{"text": "ship it"}')
+    unusable = tmp_path / "not-a-directory"
+    unusable.write_text("")
+    os.environ["HATCH_LAMBDA_CACHE_DIR"], kept = str(unusable), os.environ["HATCH_LAMBDA_CACHE_DIR"]
+    try:
+        without_cache = invoke_handler(function, '{"text": "ship it"}')
+    finally:
+        os.environ["HATCH_LAMBDA_CACHE_DIR"] = kept
+
+    assert with_cache.error is None, with_cache.error
+    assert json.loads(with_cache.response or b"") == "from the shipped bytecode"
+    assert with_cache.response == without_cache.response
 
 
 def _small_layer(path: Path, text: str) -> Path:

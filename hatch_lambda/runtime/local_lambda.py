@@ -194,6 +194,7 @@ def lambda_layout(
     the source zip, small and new with every build, is extracted here. With `interpreter`
     (`cpython-3.12-x86_64`) bytecode is compiled into the cache's directory for it, so the layer's
     modules, the runtime SDK's and the standard library's compile once; without, none is written.
+    A release that ships its own bytecode runs with `-B`, on that bytecode, as Lambda runs it.
     """
     root = Path(tempfile.mkdtemp(prefix=TRANSIENT_PREFIX)).resolve()
     cache = cache_directory().absolute()
@@ -202,9 +203,13 @@ def lambda_layout(
             shared = held.enter_context(shared_layer_tree(cache, layer_zip)) if layer_zip else None
             # The layer's modules compile into the shared tree's own bytecode directory.
             redirected = {"opt": shared} if shared else {}
+            # A release built with `compile-bytecode` carries the `.pyc` files Lambda loads without
+            # reading a source; under `-X pycache_prefix` CPython would ignore them and compile the
+            # sources instead, so such a release runs with `-B`: its own bytecode is what is checked.
+            ships_bytecode = _ships_bytecode(source_zip) or _ships_bytecode(layer_zip)
             prefix = (
                 held.enter_context(bytecode_prefix(cache, interpreter, root, redirected))
-                if interpreter
+                if interpreter and not ships_bytecode
                 else None
             )
             options = ("-X", f"pycache_prefix={prefix}") if prefix is not None else ("-B",)
@@ -213,6 +218,18 @@ def lambda_layout(
             yield layout
     finally:
         remove_tree(root)
+
+
+def _ships_bytecode(archive: Path | None) -> bool:
+    """Whether a zip holds `__pycache__/*.pyc` files (an unreadable one is reported when extracted)."""
+    if archive is None:
+        return False
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            names = opened.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(name.endswith(".pyc") and f"/{name}".rsplit("/", 2)[-2] == "__pycache__" for name in names)
 
 
 def _fill(layout: LambdaLayout, source_zip: Path | None, layer_zip: Path | None) -> None:
