@@ -8,9 +8,11 @@ import os
 
 import pytest
 
+from hatch_lambda.build import layer_version
 from hatch_lambda.files import digest
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.layer.cache import LayerCache, place
+from hatch_lambda.layer import cache as cache_module
+from hatch_lambda.layer.cache import CachedLayer, LayerCache, place
 
 
 @pytest.fixture
@@ -81,3 +83,20 @@ def test_a_cache_entry_altered_on_disk_is_still_caught(tmp_path):
 
     assert cache.lookup("key") is None
     assert "does not match its recorded sha256" in cache.warnings[0]
+
+
+def test_a_placed_copy_is_read_back_so_a_copy_that_wrote_other_bytes_is_caught(tmp_path, monkeypatch):
+    """The copy's remembered digest is its source's: the check that the copy is right reads it."""
+    cached_zip = tmp_path / "cached.zip"
+    cached_zip.write_bytes(b"layer bytes" * 1000)
+    sha256 = file_sha256(cached_zip)
+
+    def garbled_copy(source, destination):  # a file system that writes the right size, wrong bytes
+        destination.write_bytes(b"\0" * source.stat().st_size)
+
+    monkeypatch.setattr(cache_module, "_clone", lambda source, destination: False)
+    monkeypatch.setattr(cache_module.shutil, "copyfile", garbled_copy)
+    placed = tmp_path / "staging" / "layer.zip"
+    placed.parent.mkdir()
+
+    assert not layer_version._placed(CachedLayer(cached_zip, {"entry": {"sha256": sha256}}), placed)

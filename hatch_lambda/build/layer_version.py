@@ -20,7 +20,7 @@ from hatch_lambda.build.inputs import layer_options
 from hatch_lambda.build.reporting import counted, report_zip, waiting
 from hatch_lambda.build.target import Target
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.files.digest import read_sha256
 from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, place
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.layer.request import InstallRequest
@@ -169,9 +169,10 @@ def _show_cache_warnings(target: Target, cache: LayerCache | SharedLayerCache) -
 
 
 def _placed(cached: CachedLayer, destination: Path) -> bool:
-    """Copy the cached zip into staging and confirm the copy holds the recorded bytes."""
+    """Copy the cached zip into staging and confirm the copy holds the recorded bytes (read back:
+    the copy's remembered digest is its source's, which is what is being checked)."""
     place(cached.zip_path, destination)
-    return file_sha256(destination) == str(cached.details["entry"]["sha256"])
+    return read_sha256(destination) == str(cached.details["entry"]["sha256"])
 
 
 def _report_cached(

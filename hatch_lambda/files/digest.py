@@ -16,14 +16,19 @@ def file_sha256(path: Path) -> str:
     which keeps both, and artifacts are only ever replaced by rename (a new inode), so a changed
     file is hashed again.
     """
+    known = _HASHED.get(_identity(path))
+    return known if known is not None else read_sha256(path)
+
+
+def read_sha256(path: Path) -> str:
+    """The sha256 of what `path` holds now, read whatever is remembered: for the checks that
+    exist to catch a copy that did not write what it was given."""
     identity = _identity(path)
-    known = _HASHED.get(identity)
-    if known is None:
-        digest = hashlib.sha256()
-        with path.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        known = _HASHED[identity] = digest.hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    known = _HASHED[identity] = digest.hexdigest()
     return known
 
 
