@@ -104,6 +104,16 @@ def test_another_level_or_library_version_is_another_entry(tmp_path, monkeypatch
     write(tmp_path / "other.zip", files, other_library)
     assert other_library.counts.reused == 0
 
+    # The same wrapper version over another libdeflate (a source build): its own entries too.
+    monkeypatch.undo()
+    same = EntryStore(tmp_path / "cache")
+    write(tmp_path / "same.zip", files, same)
+    assert same.counts.reused > 0
+    monkeypatch.setattr(libdeflate, "fingerprint", lambda: "f" * 64)
+    relinked = EntryStore(tmp_path / "cache")
+    write(tmp_path / "relinked.zip", files, relinked)
+    assert relinked.counts.reused == 0
+
 
 @pytest.mark.parametrize(
     ("damage", "said"),

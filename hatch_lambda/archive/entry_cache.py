@@ -67,7 +67,9 @@ class EntryStore:
 
     def __init__(self, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = root / STORE_DIRECTORY
-        self.library = f"{libdeflate.LIBRARY}-{libdeflate.WRAPPER_VERSION}"
+        # The fingerprint, not the version alone: a `deflate` built against another libdeflate
+        # reports the same version and may write other streams.
+        self.library = f"{libdeflate.LIBRARY}-{libdeflate.WRAPPER_VERSION}-{libdeflate.fingerprint()[:16]}"
         self.max_bytes = max_bytes
         self.counts = StoreCounts()
         self.warnings: list[str] = []

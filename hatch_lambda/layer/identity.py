@@ -281,12 +281,8 @@ def deflate_identity() -> dict[str, str]:
     same input to other bytes, so each has its own key (the level is a layer option). The sample's
     compressed digest tells apart builds that report the same version (a source build of the
     `deflate` package linked to another libdeflate)."""
-    sample = b"".join(
-        hashlib.sha256(str(index).encode()).digest()[: index % 32] + b"hatch-lambda layer " * (index % 5)
-        for index in range(4096)
-    )
     return {
         "library": libdeflate.LIBRARY,
         "deflate": libdeflate.WRAPPER_VERSION,
-        "sample": hashlib.sha256(libdeflate.compress(sample, 6)).hexdigest(),
+        "sample": libdeflate.fingerprint(),
     }
