@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
+from hatch_lambda.layer.uv import _uv_setting
 from tests.helpers import clean_environment, output_of, run_hatchling, write_project
 from tests.wheelfactory import WheelSpec, write_wheel
 
@@ -215,3 +216,14 @@ def test_a_wrong_hash_in_the_lock_still_fails_with_uv_s_words(tmp_path, mirror):
     assert completed.returncode != 0
     assert "Hash mismatch for `hlfix-leaf==1.0`" in output_of(completed)
     assert not list((builds.root / "dist").glob("*.zip"))
+
+
+@pytest.mark.parametrize("value", ["1", "true", "t", "yes", "y", "on", "TRUE"])
+def test_uv_offline_or_no_cache_in_any_spelling_uv_reads_skips_the_cached_first_attempt(monkeypatch, value):
+    """uv reads `t` and `y` as on too: then an offline first try is pointless (no cache, or
+    offline already) and would only cost extra uv runs."""
+    for variable in ("UV_OFFLINE", "UV_NO_CACHE"):
+        monkeypatch.setenv(variable, value)
+        assert _uv_setting(variable)
+        monkeypatch.setenv(variable, "0")
+        assert not _uv_setting(variable)

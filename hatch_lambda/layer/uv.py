@@ -168,8 +168,8 @@ def _run_quietly(command: list[str], request: InstallRequest) -> subprocess.Comp
 
 
 def _uv_setting(variable: str) -> bool:
-    """Whether a boolean uv environment variable is on, as uv reads it."""
-    return os.environ.get(variable, "").lower() in {"1", "true", "yes", "on"}
+    """Whether a boolean uv environment variable is on, as uv reads it (`t` and `y` too)."""
+    return os.environ.get(variable, "").lower() in {"1", "true", "t", "yes", "y", "on"}
 
 
 def _empty(directory: Path) -> None:
