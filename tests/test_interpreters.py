@@ -13,6 +13,7 @@ from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform import interpreters
 from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python, full_version
 from hatch_lambda.platform.runtimes import runtime_named
+from hatch_lambda.runtime.target_python import TargetPython, find_target_python, host_machine
 from tests.helpers import missing_interpreter
 
 PYTHON312 = runtime_named("python3.12")
@@ -73,7 +74,7 @@ def test_a_missing_interpreter_fails_under_ci_and_skips_elsewhere(monkeypatch):
         missing_interpreter("CPython 3.99")
 
 
-def test_the_full_version_comes_from_the_probe_that_found_the_interpreter(tmp_path, monkeypatch):
+def test_one_probe_of_the_runtime_cpython_answers_the_key_and_the_check(tmp_path, monkeypatch):
     """The layer cache key names the runtime CPython's `sys.version`; finding it already ran it once."""
     assert PYTHON312 is not None
     link = tmp_path / "python3.12-for-the-key"
@@ -90,3 +91,8 @@ def test_the_full_version_comes_from_the_probe_that_found_the_interpreter(tmp_pa
     monkeypatch.setattr(interpreters.subprocess, "run", no_second_start)
     assert full_version(str(link)) == expected
     assert expected.startswith("3.12.")
+    # The handler check asks the same interpreter its machine and C library: the same probe's answer.
+    if host_machine() == "x86_64":
+        target = find_target_python(PYTHON312, "x86_64")
+        assert isinstance(target, TargetPython), target
+        assert target.command == (str(link),)

@@ -9,19 +9,56 @@ so every candidate is run once to confirm it works and has the right version.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.platform.runtimes import Runtime
 
-# The second line on is `sys.version` (itself possibly two lines), kept for `full_version`.
-_VERSION_PROBE = (
-    "import sys, platform; print(platform.python_implementation(), '%d.%d' % sys.version_info[:2]); "
-    "print(sys.version)"
-)
-_FULL_VERSIONS: dict[str, str] = {}  # candidate -> its `sys.version`, from the probe that confirmed it
+# One probe answers every question asked of an interpreter (is it the runtime's CPython, for which
+# machine and C library, which patch release): each interpreter is started once per process for it.
+_PROBE = """\
+import json, os, platform, sys
+try:
+    libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+except (AttributeError, ValueError, OSError):
+    libc = ""
+version = "%d.%d" % sys.version_info[:2]
+print(json.dumps([platform.python_implementation(), version, platform.machine(), libc, sys.version]))
+"""
+
+
+@dataclass(frozen=True)
+class InterpreterFacts:
+    implementation: str  # "CPython"
+    version: str  # "3.12"
+    machine: str  # platform.machine(): "x86_64", "aarch64"
+    libc: str  # "glibc 2.36", or "" where there is none to name
+    full_version: str  # sys.version: patch releases can compile other bytecode
+
+
+_PROBED: dict[tuple[str, ...], InterpreterFacts] = {}
+
+
+def probe(command: Sequence[str], *, timeout: float = 30) -> InterpreterFacts | str:
+    """What the interpreter `command` runs is, or why it could not say; asked once per process."""
+    key = tuple(command)
+    known = _PROBED.get(key)
+    if known is not None:
+        return known
+    try:
+        completed = subprocess.run(
+            [*key, "-c", _PROBE], capture_output=True, text=True, check=False, timeout=timeout
+        )
+        facts = InterpreterFacts(*json.loads(completed.stdout))
+    except (OSError, ValueError, TypeError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    _PROBED[key] = facts
+    return facts
 
 
 def environment_variable_for(runtime: Runtime) -> str:
@@ -64,26 +101,18 @@ def _candidates(version: str, uv: str | None, explicit: str | None, pyenv_root: 
 
 
 def _is_cpython(candidate: str, version: str) -> bool:
-    try:
-        probe = subprocess.run(
-            [candidate, "-c", _VERSION_PROBE], capture_output=True, text=True, check=False, timeout=30
-        )
-    except OSError:
-        return False
-    kind, _, full_version = probe.stdout.partition("\n")
-    if probe.returncode != 0 or kind.split() != ["CPython", version]:
-        return False
-    _FULL_VERSIONS[candidate] = full_version.strip()
-    return True
+    facts = probe((candidate,))
+    return isinstance(facts, InterpreterFacts) and (facts.implementation, facts.version) == (
+        "CPython",
+        version,
+    )
 
 
 def full_version(python: str) -> str:
     """`sys.version` of `python` (bytecode can differ between patch releases, so the layer cache
-    key names it), from the probe that found it when there was one: no second interpreter start."""
-    known = _FULL_VERSIONS.get(python)
-    if known is None:
-        probe = subprocess.run(
-            [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
-        )
-        known = _FULL_VERSIONS[python] = probe.stdout.strip()
-    return known
+    key names it), from the probe that found it: no second interpreter start."""
+    facts = probe((python,))
+    if isinstance(facts, str):
+        message = f"Cannot ask `{python}` which CPython it is: {facts}"
+        raise LambdaBuildError(message)
+    return facts.full_version

@@ -10,24 +10,18 @@ once what it is (implementation, version, machine, C library), and `why_not` say
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
-import subprocess
 from dataclasses import dataclass
 
 from hatch_lambda.errors import UvNotFoundError
 from hatch_lambda.layer.uv import find_uv
-from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python
+from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python, probe
 from hatch_lambda.platform.runtimes import Runtime, machine_of
 
 _HOST_MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 # What the interpreter says of itself; standard library only, for any CPython 3.9+.
-_PROBE = (
-    "import json, os, platform, sys; print(json.dumps([platform.python_implementation(), "
-    "'%d.%d' % sys.version_info[:2], platform.machine(), os.confstr('CS_GNU_LIBC_VERSION') or '']))"
-)
 # An emulated interpreter starts slowly (qemu translates every instruction): allow for it.
 _PROBE_TIMEOUT_SECONDS = 120
 
@@ -86,17 +80,10 @@ def why_not(target: TargetPython, runtime: Runtime, architecture: str) -> str | 
     """None when `target` is a CPython of the runtime's version for the architecture, on glibc new enough."""
     where = f"`{emulator_variable_for(runtime, architecture)}` ({shlex.join(target.command)})"
     shown = where if target.emulated else target.executable
-    try:
-        probe = subprocess.run(
-            [*target.command, "-c", _PROBE],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=_PROBE_TIMEOUT_SECONDS,
-        )
-        implementation, version, machine, libc = json.loads(probe.stdout)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
-        return f"{shown} does not run a CPython: {error}"
+    facts = probe(target.command, timeout=_PROBE_TIMEOUT_SECONDS)
+    if isinstance(facts, str):
+        return f"{shown} does not run a CPython: {facts}"
+    implementation, version, machine, libc = facts.implementation, facts.version, facts.machine, facts.libc
     wanted = (runtime.python_version_text, machine_of(architecture))
     if implementation != "CPython" or (version, _HOST_MACHINE_ALIASES.get(machine, machine)) != wanted:
         return f"{shown} runs {implementation} {version} on {machine}, not CPython {wanted[0]} on {wanted[1]}"
