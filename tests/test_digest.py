@@ -8,11 +8,10 @@ import os
 
 import pytest
 
-from hatch_lambda.build import layer_version
 from hatch_lambda.files import digest
 from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer import cache as cache_module
-from hatch_lambda.layer.cache import CachedLayer, LayerCache, place
+from hatch_lambda.layer.cache import LayerCache, place
 
 
 @pytest.fixture
@@ -55,48 +54,57 @@ def test_a_file_replaced_by_rename_is_hashed_again(tmp_path, reads):
     assert len(reads) == 2
 
 
-def test_a_layer_stored_found_and_placed_again_is_hashed_once(tmp_path, reads):
+def test_a_cache_hit_reads_the_cached_zip_once_as_it_is_placed(tmp_path, reads):
+    """A warm build (a new process: nothing remembered) hashes the cached layer only while copying it."""
     built = tmp_path / "built.zip"
     built.write_bytes(b"layer bytes" * 1000)
-    sha256 = file_sha256(built)  # as the zip writer does
     cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built, {"entry": {}})
+    digest._HASHED.clear()
+    reads.clear()
 
-    cache.store("key", built, {"entry": {"sha256": sha256}})
     found = cache.lookup("key")
     assert found is not None
     placed = tmp_path / "next-build" / "layer.zip"
     placed.parent.mkdir()
-    place(found.zip_path, placed)
 
-    assert file_sha256(placed) == sha256
+    assert cache.place(found, placed)
+    assert file_sha256(placed) == hashlib.sha256(built.read_bytes()).hexdigest()
     assert placed.read_bytes() == built.read_bytes()
     assert len(reads) == 1
 
 
-def test_a_cache_entry_altered_on_disk_is_still_caught(tmp_path):
+def test_a_cache_entry_altered_on_disk_is_caught_when_placed(tmp_path):
     built = tmp_path / "built.zip"
     built.write_bytes(b"layer bytes")
     cache = LayerCache(tmp_path / "cache")
     cache.store("key", built, {"entry": {"files": 1}})
-    entry = cache.root / "key.zip"
-    entry.write_bytes(b"altered, longer")
+    found = cache.lookup("key")
+    assert found is not None
+    (cache.root / "key.zip").write_bytes(b"altered after the lookup")  # the same window a race has
+    placed = tmp_path / "staging" / "layer.zip"
+    placed.parent.mkdir()
 
-    assert cache.lookup("key") is None
+    assert not cache.place(found, placed)
     assert "does not match its recorded sha256" in cache.warnings[0]
+    assert not placed.exists() and list(placed.parent.iterdir()) == []
+    assert cache.lookup("key") is None  # discarded: the next build rebuilds it
 
 
-def test_a_placed_copy_is_read_back_so_a_copy_that_wrote_other_bytes_is_caught(tmp_path, monkeypatch):
-    """The copy's remembered digest is its source's: the check that the copy is right reads it."""
+def test_a_reflink_that_holds_other_bytes_is_caught(tmp_path, monkeypatch):
+    """Where the file system clones, the clone itself is read: what is checked is what was placed."""
     cached_zip = tmp_path / "cached.zip"
     cached_zip.write_bytes(b"layer bytes" * 1000)
     sha256 = file_sha256(cached_zip)
 
-    def garbled_copy(source, destination):  # a file system that writes the right size, wrong bytes
+    def garbled_clone(source, destination):  # a clone that has the right size, wrong bytes
         destination.write_bytes(b"\0" * source.stat().st_size)
+        return True
 
-    monkeypatch.setattr(cache_module, "_clone", lambda source, destination: False)
-    monkeypatch.setattr(cache_module.shutil, "copyfile", garbled_copy)
+    monkeypatch.setattr(cache_module, "_clone", garbled_clone)
     placed = tmp_path / "staging" / "layer.zip"
     placed.parent.mkdir()
 
-    assert not layer_version._placed(CachedLayer(cached_zip, {"entry": {"sha256": sha256}}), placed)
+    assert not place(cached_zip, placed, sha256)
+    assert not placed.exists()
+    assert place(cached_zip, tmp_path / "staging" / "other.zip", sha256) is False

@@ -20,7 +20,7 @@ from hatch_lambda.build.inputs import layer_options
 from hatch_lambda.build.reporting import counted, report_zip, waiting
 from hatch_lambda.build.target import Target
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.files.digest import read_sha256
+from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, place
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.layer.request import InstallRequest
@@ -89,11 +89,15 @@ def build_layer_zip(
     if planned.key is not None:
         cached = _cached(target, planned, planned.key, hold)
         # An entry without SBOM facts was written before SBOMs were: built again, and replaced.
-        if cached is not None and "sbom" in cached.details and _placed(cached, destination):
+        if (
+            cached is not None
+            and "sbom" in cached.details
+            and _placed_from_cache(target, planned, cached, destination)
+        ):
             planned.sbom_facts = list(cached.details["sbom"])
             return _report_cached(target, planned, cached, destination, check_size)
         shared = _shared(target, planned, planned.key, scratch)
-        if shared is not None and _placed(shared, destination):
+        if shared is not None and place(shared.zip_path, destination, shared.sha256):
             planned.sbom_facts = list(shared.details["sbom"])
             planned.details_to_store, planned.from_shared = shared.details, True  # kept locally too
             assert planned.shared is not None
@@ -159,7 +163,7 @@ def _shared(target: Target, planned: PlannedLayer, key: str, scratch: Path) -> C
     _show_cache_warnings(target, planned.shared)
     if details is None or "sbom" not in details:
         return None
-    return CachedLayer(downloaded, details)
+    return CachedLayer(downloaded, details, file_sha256(downloaded))  # checked against its record
 
 
 def _show_cache_warnings(target: Target, cache: LayerCache | SharedLayerCache) -> None:
@@ -168,11 +172,12 @@ def _show_cache_warnings(target: Target, cache: LayerCache | SharedLayerCache) -
     cache.warnings.clear()
 
 
-def _placed(cached: CachedLayer, destination: Path) -> bool:
-    """Copy the cached zip into staging and confirm the copy holds the recorded bytes (read back:
-    the copy's remembered digest is its source's, which is what is being checked)."""
-    place(cached.zip_path, destination)
-    return read_sha256(destination) == str(cached.details["entry"]["sha256"])
+def _placed_from_cache(target: Target, planned: PlannedLayer, cached: CachedLayer, destination: Path) -> bool:
+    """Copy the hit into staging if its bytes are still the recorded ones (else it is discarded)."""
+    placed = planned.cache is not None and planned.cache.place(cached, destination)
+    if planned.cache is not None:
+        _show_cache_warnings(target, planned.cache)
+    return placed
 
 
 def _report_cached(

@@ -26,9 +26,30 @@ def read_sha256(path: Path) -> str:
     identity = _identity(path)
     digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
+        for block in iter(lambda: stream.read(_BLOCK), b""):
             digest.update(block)
     known = _HASHED[identity] = digest.hexdigest()
+    return known
+
+
+def copy_hashing(source: Path, destination: Path, *, cloned: bool = False) -> str:
+    """Write `source`'s bytes to `destination` and return the sha256 of exactly the bytes written.
+
+    One read both hashes and writes, so the digest is of what `destination` holds: no window between
+    a check of `source` and its copy, and no second read of either. With `cloned`, `destination`
+    already holds a reflink of `source` (blocks shared copy-on-write): it is read and hashed instead.
+    """
+    digest = hashlib.sha256()
+    if cloned:
+        with destination.open("rb") as reading:
+            for block in iter(lambda: reading.read(_BLOCK), b""):
+                digest.update(block)
+    else:
+        with source.open("rb") as reading, destination.open("wb") as writing:
+            for block in iter(lambda: reading.read(_BLOCK), b""):
+                digest.update(block)
+                writing.write(block)
+    known = _HASHED[_identity(destination)] = digest.hexdigest()
     return known
 
 
@@ -41,6 +62,7 @@ def remember_copy(source: Path, copy: Path) -> None:
 
 
 Identity = tuple[int, int, int, int]
+_BLOCK = 1 << 20
 
 
 def _identity(path: Path) -> Identity:

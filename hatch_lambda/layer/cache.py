@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
-from hatch_lambda.files.digest import file_sha256, remember_copy
+from hatch_lambda.files.digest import copy_hashing, file_sha256, remember_copy
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
 RECORD_FORMAT = 2  # what `store` writes; a record of any other shape is discarded
@@ -47,6 +47,7 @@ _RECORD_KEYS = frozenset({"format", "key", "sha256", "details", "details_sha256"
 class CachedLayer:
     zip_path: Path
     details: dict[str, Any]  # the manifest entry and report data recorded when it was built
+    sha256: str  # what the zip's bytes must hash to; checked on the bytes placed (`place`)
 
 
 def cache_directory() -> Path:
@@ -107,7 +108,19 @@ class LayerCache:
             return None
         with suppress(OSError):
             os.utime(record_path)  # most recently used: kept longest by `prune`
-        return CachedLayer(zip_path, record["details"])
+        return CachedLayer(zip_path, record["details"], str(record["sha256"]))
+
+    def place(self, found: CachedLayer, destination: Path) -> bool:
+        """Copy a hit to `destination` if its bytes are still the recorded ones; else discard the
+        entry with a warning and leave `destination` as it was."""
+        if place(found.zip_path, destination, found.sha256):
+            return True
+        self.warnings.append(
+            f"Discarded the layer cache entry {found.zip_path.name} in {self.root}: its zip does not "
+            "match its recorded sha256 (truncated or altered). The layer is built again."
+        )
+        self._discard(found.zip_path.stem)
+        return False
 
     def store(self, key: str, built_zip: Path, details: dict[str, Any]) -> None:
         """Keep a copy of `built_zip` under `key`; a failure to write is a warning, not an error."""
@@ -218,10 +231,28 @@ class LayerCache:
             _remove(path)
 
 
-def place(source: Path, destination: Path) -> None:
-    """Put a cached zip at `destination` atomically, as the destination's own copy."""
-    with replacing(destination) as temporary:
-        own_copy(source, temporary)
+class _NotTheRecordedBytes(Exception):
+    pass
+
+
+def place(source: Path, destination: Path, sha256: str) -> bool:
+    """Put a cached zip at `destination` atomically, as the destination's own copy, if and only if
+    the bytes placed hash to `sha256`; otherwise leave `destination` as it was and return False.
+
+    The bytes are hashed as they are copied (a warm build reads the cached layer once): the check is
+    of what was placed, so a cache entry changed after its lookup is caught too.
+    """
+    try:
+        with replacing(destination) as temporary:
+            _copy_exactly(source, temporary, sha256)
+    except _NotTheRecordedBytes:
+        return False
+    return True
+
+
+def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
+    if copy_hashing(source, destination, cloned=_clone(source, destination)) != sha256:
+        raise _NotTheRecordedBytes
 
 
 def own_copy(source: Path, destination: Path) -> None:
@@ -252,10 +283,11 @@ def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
     problem = record_problem(key, record, keys=_RECORD_KEYS, record_format=RECORD_FORMAT)
     if problem is not None:
         return problem
+    if not isinstance(record["sha256"], str):
+        return "its record is not one this version of hatch-lambda writes"
     if not zip_path.is_file():
         return "its zip is missing"
-    if file_sha256(zip_path) != record["sha256"]:
-        return "its zip does not match its recorded sha256 (truncated or altered)"
+    # The zip's bytes are checked against the recorded sha256 as they are placed (`place`).
     return None
 
 
