@@ -19,6 +19,8 @@ from functools import cache
 from pathlib import Path
 
 from hatch_lambda.errors import UvNotFoundError
+from hatch_lambda.files.file_facts import remembered
+from hatch_lambda.layer.cache import cache_directory
 from hatch_lambda.layer.request import InstallRequest, InstallSummary
 from hatch_lambda.layer.uv_failure import uv_install_error
 from hatch_lambda.platform import runtimes
@@ -45,9 +47,18 @@ def find_uv() -> str:
 
 @cache
 def uv_version() -> str:
-    """`uv --version` of the uv that builds: another uv may install or build other bytes."""
-    completed = subprocess.run([find_uv(), "--version"], capture_output=True, text=True, check=False)
-    return completed.stdout.strip() or f"unknown (exit {completed.returncode})"
+    """`uv --version` of the uv that builds: another uv may install or build other bytes.
+
+    Asked once per binary, not once per build (`files.file_facts`): a warm build starts no uv."""
+    uv = find_uv()
+    exits: list[int] = []
+
+    def ask() -> str | None:
+        completed = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False)
+        exits.append(completed.returncode)
+        return completed.stdout.strip() or None
+
+    return remembered(cache_directory(), "uv-version", Path(uv), ask) or f"unknown (exit {exits[-1]})"
 
 
 def install_with_uv(request: InstallRequest, target: Path, *, hard_links: bool = False) -> InstallSummary:
