@@ -88,16 +88,19 @@ def _write_zip(
 ) -> int:
     central: list[bytes] = []
     unzipped = 0
+    # Offsets are counted, not asked of the stream: `tell()` on a buffered file is a system call
+    # (and a flush) per entry, some 1,300 of them for a layer.
+    offset = stream.tell()
     for compressed in _compress_in_order(entries, level, workers, store):
-        offset = stream.tell()
         if max(offset, compressed.size, len(compressed.data)) > _CLASSIC_LIMIT:
             raise ArchiveTooLargeError(max(offset, compressed.size, len(compressed.data)))
         header = _headers(compressed, offset)
         stream.write(header.local)
         stream.write(compressed.data)
+        offset += len(header.local) + len(compressed.data)
         central.append(header.central)
         unzipped += compressed.size
-    start = stream.tell()
+    start = offset
     for record in central:
         stream.write(record)
     size = stream.tell() - start

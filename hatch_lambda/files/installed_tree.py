@@ -53,35 +53,32 @@ def files_to_pack(target: Path, prefix: str, *, planned_packages: int = 0) -> li
     that yields no file at all while packages were installed is refused too: never an empty layer.
     """
     root = target.resolve()
-    files = []
-    for directory, subdirectories, names in os.walk(target, followlinks=False):
-        subdirectories.sort()
-        linked = [name for name in subdirectories if Path(directory, name).is_symlink()]
-        for name in linked:
-            if is_target_directory_debris(Path(directory, name).relative_to(target).as_posix()):
+    files: list[FileToPack] = []
+    # os.scandir, not os.walk and Path objects: a layer has over a thousand files, and each entry's
+    # type and stat come with the directory listing. Order: a directory's files, then its
+    # subdirectories, each sorted by name (the zip writer sorts again; this keeps messages stable).
+    pending = [(str(target), "")]
+    while pending:
+        directory, relative_directory = pending.pop()
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        subdirectories = []
+        for entry in entries:
+            relative = relative_directory + entry.name
+            if entry.is_dir():  # follows links, as os.walk does: a linked directory is listed here
+                if entry.is_symlink():
+                    if not is_target_directory_debris(relative):
+                        # It is not descended into: refuse it rather than lose its files.
+                        _refuse_link(target, Path(entry.path), root, directory=True)
+                    continue
+                subdirectories.append((entry.path, relative + "/"))
                 continue
-            # os.walk does not descend into linked directories: refuse them rather than lose them.
-            _refuse_link(target, Path(directory, name), root, directory=True)
-        for name in sorted(names):
-            path = Path(directory, name)
-            relative = path.relative_to(target).as_posix()
             if is_target_directory_debris(relative):
                 continue
-            if path.is_symlink():
-                _refuse_link(target, path, root, directory=False)
-            status = path.stat()
-            try:
-                file = FileToPack(
-                    archive_path=prefix + relative,
-                    read=path.read_bytes,
-                    executable=bool(status.st_mode & 0o100),
-                    modified=zip_date_time(status.st_mtime),
-                    size=status.st_size,
-                )
-            except UnsafeZipPathError as error:
-                owner = owners_by_record(target).get(relative, "a dependency")
-                raise UnsafeZipPathError(error.archive_path, error.reason, f"`{owner}`") from None
-            files.append(file)
+            if entry.is_symlink():
+                _refuse_link(target, Path(entry.path), root, directory=False)
+            files.append(_file_to_pack(target, prefix, relative, entry))
+        pending.extend(reversed(subdirectories))
     if not files and (planned_packages or any(target.glob("*.dist-info"))):
         message = (
             f"The installed layer in {target} holds no file to pack, though "
@@ -91,6 +88,21 @@ def files_to_pack(target: Path, prefix: str, *, planned_packages: int = 0) -> li
         )
         raise InstalledTreeError(target, message)
     return files
+
+
+def _file_to_pack(target: Path, prefix: str, relative: str, entry: os.DirEntry[str]) -> FileToPack:
+    status = entry.stat()  # through a link inside the tree, to the file it names
+    try:
+        return FileToPack(
+            archive_path=prefix + relative,
+            read=Path(entry.path).read_bytes,
+            executable=bool(status.st_mode & 0o100),
+            modified=zip_date_time(status.st_mtime),
+            size=status.st_size,
+        )
+    except UnsafeZipPathError as error:
+        owner = owners_by_record(target).get(relative, "a dependency")
+        raise UnsafeZipPathError(error.archive_path, error.reason, f"`{owner}`") from None
 
 
 def _refuse_link(target: Path, link: Path, root: Path, *, directory: bool) -> None:
