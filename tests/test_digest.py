@@ -108,3 +108,23 @@ def test_a_reflink_that_holds_other_bytes_is_caught(tmp_path, monkeypatch):
     assert not place(cached_zip, placed, sha256)
     assert not placed.exists()
     assert place(cached_zip, tmp_path / "staging" / "other.zip", sha256) is False
+
+
+def test_a_zip_is_hashed_as_it_is_written_never_read_back(tmp_path, reads):
+    from hatch_lambda.archive.reproducible_zip import write_reproducible_zip  # noqa: PLC0415
+    from hatch_lambda.files.record import FileToPack  # noqa: PLC0415
+
+    files = [
+        FileToPack(
+            f"pkg/module{index}.py",
+            (lambda index=index: b"x = %d\n" % index * 5000),
+            False,
+            (2020, 1, 1, 0, 0, 0),
+        )
+        for index in range(40)
+    ]
+    written = write_reproducible_zip(tmp_path / "layer.zip", files, fixed_date_time=None)
+
+    assert written.sha256 == hashlib.sha256((tmp_path / "layer.zip").read_bytes()).hexdigest()
+    assert file_sha256(tmp_path / "layer.zip") == written.sha256
+    assert reads == []  # no read of the written zip

@@ -13,19 +13,25 @@ half-written artifact behind.
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import stat
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hatchling.builders.utils import normalize_file_permissions
 
 from hatch_lambda.archive.atomic import replacing
 from hatch_lambda.archive.entry_cache import EntryStore
 from hatch_lambda.archive.zip_stream import Entry, write_entries
-from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.files.digest import file_sha256, remember_digest
 from hatch_lambda.files.record import FileToPack, ZipDateTime
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 COMPRESSION = zipfile.ZIP_DEFLATED
 DEFAULT_COMPRESS_LEVEL = 6  # as zlib's default: libdeflate's 6 is both faster and smaller
@@ -66,9 +72,11 @@ def write_reproducible_zip(
         by_path[file.archive_path] = file
 
     ordered = [by_path[archive_path] for archive_path in sorted(by_path)]
-    with replacing(destination) as temporary, temporary.open("wb") as stream:
-        entries = [_entry(file, fixed_date_time) for file in ordered]
-        unzipped_size = write_entries(stream, entries, level=compress_level, workers=workers, store=store)
+    with replacing(destination) as temporary:
+        with _HashingFile(io.FileIO(temporary, "wb")) as stream:
+            entries = [_entry(file, fixed_date_time) for file in ordered]
+            unzipped_size = write_entries(stream, entries, level=compress_level, workers=workers, store=store)
+        remember_digest(temporary, stream.sha256.hexdigest())  # kept by the rename: the same file
     return WrittenZip(
         path=destination,
         zipped_size=destination.stat().st_size,
@@ -76,6 +84,19 @@ def write_reproducible_zip(
         file_count=len(by_path),
         sha256=file_sha256(destination),
     )
+
+
+class _HashingFile(io.BufferedWriter):
+    """A file that hashes what is written to it: the zip's sha256 is known when it is closed,
+    computed while the writer waits for its compressors, instead of reading tens of MB back."""
+
+    def __init__(self, raw: io.FileIO) -> None:
+        super().__init__(raw, buffer_size=1 << 20)
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        self.sha256.update(data)
+        return super().write(data)
 
 
 def _entry(file: FileToPack, fixed_date_time: ZipDateTime | None) -> Entry:

@@ -53,6 +53,11 @@ def copy_hashing(source: Path, destination: Path, *, cloned: bool = False) -> st
     return known
 
 
+def remember_digest(path: Path, sha256: str) -> None:
+    """`path` was just written whole by this process, hashing what it wrote: its digest is known."""
+    _HASHED[_identity(path)] = sha256
+
+
 def remember_copy(source: Path, copy: Path) -> None:
     """`copy` was just written whole from `source` (a reflink or the kernel's copy): when `source`'s
     sha256 is known and `source` is unchanged since, `copy` has the same one, without a second read."""

@@ -201,6 +201,15 @@ def distributions_by_record(target: Path) -> dict[str, InstalledDistribution]:
 
 
 def recorded_paths(record: Path) -> list[str]:
-    """The paths a RECORD file lists, `/`-separated."""
-    with record.open(encoding="utf-8", newline="") as stream:
-        return [Path(row[0]).as_posix() for row in csv.reader(stream) if row]
+    """The paths a RECORD file lists, `/`-separated; each version of a file read once (the file
+    list and the proof both ask, and a layer's RECORDs list over a thousand paths)."""
+    status = record.stat()
+    version = (str(record), status.st_ino, status.st_size, status.st_mtime_ns)
+    paths = _RECORDED_PATHS.get(version)
+    if paths is None:
+        with record.open(encoding="utf-8", newline="") as stream:
+            paths = _RECORDED_PATHS[version] = [Path(row[0]).as_posix() for row in csv.reader(stream) if row]
+    return list(paths)
+
+
+_RECORDED_PATHS: dict[tuple[str, int, int, int], list[str]] = {}
