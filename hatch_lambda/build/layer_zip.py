@@ -7,6 +7,7 @@ a warm build loads none of the installer, proof, bytecode or deflate machinery.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,18 +62,19 @@ def build_fresh_layer(
     # Before the proof and the listing: a layer too large to deploy fails without reading a binary.
     check_size(unzipped_size(files))
     distributions = installed_distributions(installed)
-    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof.
-    proof = prove_layer(installed, files, config.layer_prefix, config.runtime, config.architecture)
-    prove_loadable(target, "layer", proof)
-    bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
-    if bytecode:
-        files += bytecode
-        check_size(unzipped_size(files))
-    waiting(
-        target.reporter,
-        f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
-    )
-    written = _write_layer_zip(target, destination, files)
+    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof. The proof
+    # reads the tree while the bytecode is compiled and the zip written (the zip goes to staging,
+    # committed only once the proof has passed); a refused binary is reported before any other error.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatch-lambda-proof") as proving:
+        proof_of = proving.submit(
+            prove_layer, installed, list(files), config.layer_prefix, config.runtime, config.architecture
+        )
+        try:
+            written, files = _compile_and_zip(target, destination, files, check_size)
+        finally:
+            # On an error too: a refused binary is the first thing to fix, whatever else failed.
+            proof = proof_of.result()
+            prove_loadable(target, "layer", proof)
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)
     return {
@@ -82,6 +84,21 @@ def build_fresh_layer(
         # Shown again when the layer comes from the cache, the proof's with the install's.
         "warnings": layer.warnings + proof.warnings,
     }
+
+
+def _compile_and_zip(
+    target: Target, destination: Path, files: list[FileToPack], check_size: Callable[[int], None]
+) -> tuple[WrittenZip, list[FileToPack]]:
+    config = target.config
+    bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
+    if bytecode:
+        files = [*files, *bytecode]
+        check_size(unzipped_size(files))
+    waiting(
+        target.reporter,
+        f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
+    )
+    return _write_layer_zip(target, destination, files), files
 
 
 def _write_layer_zip(target: Target, destination: Path, files: list[FileToPack]) -> WrittenZip:
