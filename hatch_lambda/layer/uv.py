@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from hatch_lambda.errors import UvNotFoundError
 from hatch_lambda.files.file_facts import remembered
 from hatch_lambda.layer.cache import cache_directory
 from hatch_lambda.layer.request import InstallRequest, InstallSummary
-from hatch_lambda.layer.uv_failure import uv_install_error
 from hatch_lambda.platform import runtimes
 
 _INSTALLED = re.compile(r"Installed (\d+) packages?")
@@ -166,6 +164,8 @@ def _fetch_missing(request: InstallRequest, scratch: Path) -> bool:
         return _run_quietly([*command, *(["--offline"] if offline else [])], request).returncode == 0
 
     single = split_pylock(lock, scratch / "probes")
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only when wheels are missing
+
     with ThreadPoolExecutor(max_workers=_PROBES_AT_ONCE) as pool:
         cached = dict(zip(single, pool.map(lambda path: install(path, offline=True), single.values())))
     missing = {name for name, found in cached.items() if not found}
@@ -250,6 +250,9 @@ def _run(command: list[str], request: InstallRequest) -> subprocess.CompletedPro
     # From the project root, so uv finds the project's uv.toml / [tool.uv] index settings.
     completed = subprocess.run(command, cwd=request.project_root, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
+        # The failure's advice loads only on a failure: a build that installs never pays for it.
+        from hatch_lambda.layer.uv_failure import uv_install_error  # noqa: PLC0415
+
         raise uv_install_error(request, completed.stderr)
     return completed
 
