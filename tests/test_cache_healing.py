@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lambda.layer import cache as cache_module
 from hatch_lambda.layer.cache import KEEP_ENTRIES, STALE_SECONDS, LayerCache, place
 from tests.helpers import output_of, run_hatchling
 from tests.test_layer_cache import LAYER, cache_entries, project
@@ -231,3 +232,44 @@ def test_an_unusable_cache_directory_only_warns(tmp_path, offline_environment):
     assert "cannot be used" in output_of(completed)
     assert "Traceback" not in output_of(completed)
     assert (root / "dist" / LAYER).is_file()
+
+
+def test_a_fresh_layer_written_to_a_copy_slot_is_stored_by_rename(tmp_path, monkeypatch):
+    cache = LayerCache(tmp_path / "cache")
+    built = built_zip(tmp_path, b"fresh layer bytes")
+    with cache.copy_slot("key") as slot:
+        assert slot is not None and slot.parent == cache.root
+        slot.write_bytes(built.read_bytes())  # as the zip writer writes both at once
+        monkeypatch.setattr(cache_module, "own_copy", _no_copy_expected)
+        cache.store("key", built, {"entry": {}}, written=slot)
+
+    assert (cache.root / "key.zip").read_bytes() == b"fresh layer bytes"
+    assert not list(cache.root.glob(".*.partial"))
+    found = cache.lookup("key")
+    assert found is not None and cache.place(found, tmp_path / "placed.zip")
+
+
+def test_a_copy_slot_with_other_bytes_is_not_stored_and_the_layer_is_copied(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    built = built_zip(tmp_path, b"fresh layer bytes")
+    with cache.copy_slot("key") as slot:
+        assert slot is not None
+        slot.write_bytes(b"fresh layer bytez")  # same size, other bytes: never trusted
+        cache.store("key", built, {"entry": {}}, written=slot)
+
+    assert (cache.root / "key.zip").read_bytes() == b"fresh layer bytes"
+    assert not list(cache.root.glob(".*.partial"))
+
+
+def test_a_failed_build_leaves_no_copy_slot_behind(tmp_path):
+    cache = LayerCache(tmp_path / "cache")
+    with pytest.raises(RuntimeError), cache.copy_slot("key") as slot:
+        assert slot is not None
+        slot.write_bytes(b"half a layer")
+        raise RuntimeError
+
+    assert list(cache.root.iterdir()) == []
+
+
+def _no_copy_expected(source, destination):
+    raise AssertionError("the layer was copied instead of renamed")

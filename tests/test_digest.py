@@ -128,3 +128,19 @@ def test_a_zip_is_hashed_as_it_is_written_never_read_back(tmp_path, reads):
     assert written.sha256 == hashlib.sha256((tmp_path / "layer.zip").read_bytes()).hexdigest()
     assert file_sha256(tmp_path / "layer.zip") == written.sha256
     assert reads == []  # no read of the written zip
+
+
+def test_a_second_copy_that_cannot_be_written_never_fails_the_zip(tmp_path):
+    from hatch_lambda.archive.reproducible_zip import write_reproducible_zip  # noqa: PLC0415
+    from hatch_lambda.files.record import FileToPack  # noqa: PLC0415
+
+    files = [FileToPack("pkg/module.py", lambda: b"x = 1\n", False, (2020, 1, 1, 0, 0, 0))]
+    both = write_reproducible_zip(
+        tmp_path / "a.zip", files, fixed_date_time=None, copy_to=tmp_path / "copy.zip"
+    )
+    unwritable = tmp_path / "missing-directory" / "copy.zip"
+    alone = write_reproducible_zip(tmp_path / "b.zip", files, fixed_date_time=None, copy_to=unwritable)
+
+    assert (tmp_path / "copy.zip").read_bytes() == (tmp_path / "a.zip").read_bytes()
+    assert alone.sha256 == both.sha256 == hashlib.sha256((tmp_path / "b.zip").read_bytes()).hexdigest()
+    assert not unwritable.exists()

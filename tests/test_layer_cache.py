@@ -44,6 +44,11 @@ def test_a_second_build_takes_the_layer_from_the_cache(tmp_path, offline_environ
     assert first.returncode == 0, output_of(first)
     assert "Layer from the cache" not in output_of(first)
     built = (root / "dist" / LAYER).read_bytes()
+    # Written beside the artifact as it was zipped, then renamed in: the entry is the layer's bytes.
+    (stored,) = cache_entries(layer_cache)
+    assert stored.read_bytes() == built
+    assert stored.stat().st_ino != (root / "dist" / LAYER).stat().st_ino
+    assert not list((layer_cache / "layers-v1").glob(".*.partial"))
 
     (root / "cached_app" / "__init__.py").write_text("VALUE = 2\n")
     second = run_hatchling(root, "lambda", environment=offline_environment)

@@ -13,6 +13,7 @@ half-written artifact behind.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import stat
@@ -20,7 +21,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from hatchling.builders.utils import normalize_file_permissions
 
@@ -60,10 +61,12 @@ def write_reproducible_zip(
     compress_level: int = DEFAULT_COMPRESS_LEVEL,
     workers: int | None = None,
     store: EntryStore | None = None,
+    copy_to: Path | None = None,
 ) -> WrittenZip:
     """Write `files` to `destination` atomically; `fixed_date_time` dates every entry when set.
     `workers` (all cores when None) and `store` (streams compressed before) change only how fast,
-    never the bytes."""
+    never the bytes. `copy_to` is given the same bytes as they are written (a second copy for the
+    layer cache costs no read and no copy afterwards)."""
     by_path: dict[str, FileToPack] = {}
     for file in files:
         if file.archive_path in by_path:
@@ -72,11 +75,14 @@ def write_reproducible_zip(
         by_path[file.archive_path] = file
 
     ordered = [by_path[archive_path] for archive_path in sorted(by_path)]
-    with replacing(destination) as temporary:
-        with _HashingFile(io.FileIO(temporary, "wb")) as stream:
+    with replacing(destination) as temporary, contextlib.ExitStack() as held:
+        copy = held.enter_context(_BestEffortCopy(copy_to)) if copy_to is not None else None
+        with _HashingFile(io.FileIO(temporary, "wb"), copy) as stream:
             entries = [_entry(file, fixed_date_time) for file in ordered]
             unzipped_size = write_entries(stream, entries, level=compress_level, workers=workers, store=store)
         remember_digest(temporary, stream.sha256.hexdigest())  # kept by the rename: the same file
+        if copy is not None and copy.finish() and copy_to is not None:
+            remember_digest(copy_to, stream.sha256.hexdigest())
     return WrittenZip(
         path=destination,
         zipped_size=destination.stat().st_size,
@@ -90,13 +96,60 @@ class _HashingFile(io.BufferedWriter):
     """A file that hashes what is written to it: the zip's sha256 is known when it is closed,
     computed while the writer waits for its compressors, instead of reading tens of MB back."""
 
-    def __init__(self, raw: io.FileIO) -> None:
+    def __init__(self, raw: io.FileIO, copy: _BestEffortCopy | None) -> None:
         super().__init__(raw, buffer_size=1 << 20)
         self.sha256 = hashlib.sha256()
+        self._copy = copy
 
     def write(self, data: ReadableBuffer, /) -> int:
         self.sha256.update(data)
+        if self._copy is not None:
+            self._copy.write(data)
         return super().write(data)
+
+
+class _BestEffortCopy:
+    """A second copy that may fail (the cache's disk is full) without failing the zip: it only
+    stops, and says it is incomplete."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: BinaryIO | None
+        try:
+            self._file = path.open("wb")
+        except OSError:
+            self._file = None
+
+    def write(self, data: ReadableBuffer) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(data)
+        except OSError:
+            self._abandon()
+
+    def finish(self) -> bool:
+        """Close the copy; whether it holds every byte written."""
+        if self._file is None:
+            return False
+        try:
+            self._file.close()
+        except OSError:
+            self._file = None
+            return False
+        return True
+
+    def __enter__(self) -> _BestEffortCopy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None and not self._file.closed:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        assert self._file is not None
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._file = None
 
 
 def _entry(file: FileToPack, fixed_date_time: ZipDateTime | None) -> Entry:

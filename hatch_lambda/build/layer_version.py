@@ -42,6 +42,7 @@ class PlannedLayer:
     sbom_facts: list[dict[str, Any]] = field(default_factory=list)
     shared: SharedLayerCache | None = None  # the S3 level, when `cache-s3` is set
     from_shared: bool = False  # taken from the shared cache: nothing to upload
+    written_copy: Path | None = None  # the cache's copy of a fresh layer, written with it
     warnings: list[str] = field(default_factory=list)
 
 
@@ -106,8 +107,16 @@ def build_layer_zip(
     # Installing, proving, compiling and zipping load on a miss only: a warm build never pays for them.
     from hatch_lambda.build.layer_zip import build_fresh_layer  # noqa: PLC0415
 
+    if planned.cache is not None and planned.key is not None:
+        planned.written_copy = hold.enter_context(planned.cache.copy_slot(planned.key))
     details = build_fresh_layer(
-        target, planned.plan, destination, scratch, inputs=planned.inputs, check_size=check_size
+        target,
+        planned.plan,
+        destination,
+        scratch,
+        inputs=planned.inputs,
+        check_size=check_size,
+        cache_copy=planned.written_copy,
     )
     planned.sbom_facts = list(details["sbom"])
     if planned.key is not None:
@@ -122,7 +131,9 @@ def store_in_cache(target: Target, planned: PlannedLayer, committed: Path) -> No
         return
     if planned.cache is not None:
         try:
-            planned.cache.store(planned.key, committed, planned.details_to_store)
+            planned.cache.store(
+                planned.key, committed, planned.details_to_store, written=planned.written_copy
+            )
         except OSError as error:
             planned.cache.warnings.append(
                 f"Could not keep the layer in the cache at {planned.cache.root} ({error}): the next "

@@ -37,7 +37,9 @@ def build_fresh_layer(
     *,
     inputs: str,
     check_size: Callable[[int], None],
+    cache_copy: Path | None = None,
 ) -> dict[str, Any]:
+    """Build the layer into `destination` (staging); `cache_copy`, when given, gets the same bytes."""
     config = target.config
     installed = scratch / "target"
     waiting(
@@ -70,7 +72,7 @@ def build_fresh_layer(
             prove_layer, installed, list(files), config.layer_prefix, config.runtime, config.architecture
         )
         try:
-            written, files = _compile_and_zip(target, destination, files, check_size)
+            written, files = _compile_and_zip(target, destination, files, check_size, cache_copy)
         finally:
             # On an error too: a refused binary is the first thing to fix, whatever else failed.
             proof = proof_of.result()
@@ -87,7 +89,11 @@ def build_fresh_layer(
 
 
 def _compile_and_zip(
-    target: Target, destination: Path, files: list[FileToPack], check_size: Callable[[int], None]
+    target: Target,
+    destination: Path,
+    files: list[FileToPack],
+    check_size: Callable[[int], None],
+    cache_copy: Path | None,
 ) -> tuple[WrittenZip, list[FileToPack]]:
     config = target.config
     bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
@@ -98,10 +104,12 @@ def _compile_and_zip(
         target.reporter,
         f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
     )
-    return _write_layer_zip(target, destination, files), files
+    return _write_layer_zip(target, destination, files, cache_copy), files
 
 
-def _write_layer_zip(target: Target, destination: Path, files: list[FileToPack]) -> WrittenZip:
+def _write_layer_zip(
+    target: Target, destination: Path, files: list[FileToPack], cache_copy: Path | None
+) -> WrittenZip:
     """Zip the layer, copying the deflate streams of files compressed by an earlier build (a bump
     changes a few packages; the large libraries stay as they were)."""
     store = EntryStore(cache_directory())
@@ -111,6 +119,7 @@ def _write_layer_zip(target: Target, destination: Path, files: list[FileToPack])
         fixed_date_time=target.fixed_date_time,
         compress_level=target.config.compress_level,
         store=store,
+        copy_to=cache_copy,
     )
     counts = store.counts
     if counts.reused:

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -122,14 +123,42 @@ class LayerCache:
         self._discard(found.zip_path.stem)
         return False
 
-    def store(self, key: str, built_zip: Path, details: dict[str, Any]) -> None:
-        """Keep a copy of `built_zip` under `key`; a failure to write is a warning, not an error."""
+    @contextmanager
+    def copy_slot(self, key: str) -> Iterator[Path | None]:
+        """A file in the cache directory for a fresh build to write its zip to while it writes the
+        artifact, so `store` renames it rather than copying tens of MB; removed unless stored.
+        None when the cache cannot be written."""
+        if not self.usable:
+            yield None
+            return
+        try:
+            descriptor, name = tempfile.mkstemp(prefix=f".{key}.zip.", suffix=".partial", dir=self.root)
+        except OSError:
+            yield None
+            return
+        os.close(descriptor)
+        slot = Path(name)
+        try:
+            yield slot
+        finally:
+            _remove(slot)
+
+    def store(
+        self, key: str, built_zip: Path, details: dict[str, Any], *, written: Path | None = None
+    ) -> None:
+        """Keep a copy of `built_zip` under `key`; a failure to write is a warning, not an error.
+
+        `written` is a `copy_slot` the build wrote the same bytes to: it becomes the entry, by rename.
+        """
         if not self.usable:
             return
         zip_path, record_path = self._paths(key)
         try:
             with replacing(zip_path) as temporary:
-                own_copy(built_zip, temporary)
+                if written is not None and _same_bytes(written, built_zip):
+                    os.replace(written, temporary)
+                else:
+                    own_copy(built_zip, temporary)
             # The record is written last: an entry without one is incomplete and never used.
             record = {
                 "format": RECORD_FORMAT,
@@ -262,6 +291,16 @@ def own_copy(source: Path, destination: Path) -> None:
     if not _clone(source, destination):
         shutil.copyfile(source, destination)
     remember_copy(source, destination)  # the same bytes: never hashed a second time
+
+
+def _same_bytes(written: Path, built_zip: Path) -> bool:
+    """Whether the slot holds the committed zip's bytes (their digests are known: no read)."""
+    try:
+        return written.stat().st_size == built_zip.stat().st_size and file_sha256(written) == file_sha256(
+            built_zip
+        )
+    except OSError:
+        return False
 
 
 def record_problem(key: str, record: Any, *, keys: frozenset[str], record_format: int) -> str | None:
