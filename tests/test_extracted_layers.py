@@ -161,6 +161,12 @@ def _another_layers_marker(tree: Path) -> None:
     (tree.parent / MARKER).write_text(json.dumps({**marker, "layer_sha256": "0" * 64}))
 
 
+def _an_older_format(tree: Path) -> None:
+    marker = json.loads((tree.parent / MARKER).read_text())
+    del marker["ships_bytecode"]
+    (tree.parent / MARKER).write_text(json.dumps({**marker, "format": 1}))
+
+
 def _rewrite_a_module(tree: Path) -> None:
     module = next(tree.rglob("hlfix_pure/__init__.py"))
     set_write_bits(module.parent, writable=True)
@@ -174,7 +180,15 @@ def _add_a_file(tree: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "damage", [_delete_the_tree, _delete_the_marker, _another_layers_marker, _rewrite_a_module, _add_a_file]
+    "damage",
+    [
+        _delete_the_tree,
+        _delete_the_marker,
+        _another_layers_marker,
+        _an_older_format,
+        _rewrite_a_module,
+        _add_a_file,
+    ],
 )
 def test_a_deleted_partial_or_tampered_tree_is_extracted_again(
     tmp_path, offline_environment, layer_cache, damage
@@ -314,12 +328,13 @@ def test_trees_are_pruned_to_a_bounded_count_never_one_in_use(tmp_path):
         _small_layer(tmp_path / f"layer-{number}.zip", f"N = {number}\n") for number in range(KEEP_TREES + 2)
     ]
 
-    with shared_layer_tree(cache, layers[0]) as in_use:
-        assert in_use is not None
+    with shared_layer_tree(cache, layers[0]) as held:
+        assert held is not None
+        in_use = held.opt
         for layer in layers[1:]:
             with shared_layer_tree(cache, layer) as tree:
                 assert tree is not None
-                assert (tree / "python" / "marker.py").read_text() == f"N = {layers.index(layer)}\n"
+                assert (tree.opt / "python" / "marker.py").read_text() == f"N = {layers.index(layer)}\n"
         # Made first and so the least recently used, but a check holds it: kept.
         assert (in_use / "python" / "marker.py").is_file()
         kept = [
@@ -336,3 +351,38 @@ def test_trees_are_pruned_to_a_bounded_count_never_one_in_use(tmp_path):
     ]
     assert len(kept) == KEEP_TREES
     assert not in_use.exists()
+
+
+def test_a_file_rewritten_in_place_with_its_size_kept_is_noticed(tmp_path):
+    """What root can do to a read-only file without a trace in its directory: only the file's own
+    modification time shows it, and the listing has it."""
+    cache = tmp_path / "cache"
+    layer = _small_layer(tmp_path / "layer.zip", "N = 1\n")
+    with shared_layer_tree(cache, layer) as tree:
+        assert tree is not None
+        module = tree.opt / "python" / "marker.py"
+    set_write_bits(module.parent, writable=True)
+    module.write_text("N = 2\n")
+    os.utime(module, ns=(module.stat().st_atime_ns, module.stat().st_mtime_ns + 1_000_000_000))
+    set_write_bits(module.parent, writable=False)
+
+    with shared_layer_tree(cache, layer) as tree:
+        assert tree is not None
+        assert (tree.opt / "python" / "marker.py").read_text() == "N = 1\n"
+
+
+def test_a_tree_knows_whether_its_zip_ships_bytecode(tmp_path):
+    """A layer built with `compile-bytecode` is checked on its own pycs (`-B`); the marker says so,
+    from the tree's first use on."""
+    cache = tmp_path / "cache"
+    plain = _small_layer(tmp_path / "plain.zip", "N = 1\n")
+    compiled = tmp_path / "compiled.zip"
+    with zipfile.ZipFile(compiled, "w") as archive:
+        archive.writestr("python/marker.py", "N = 1\n")
+        archive.writestr("python/__pycache__/marker.cpython-312.pyc", b"not read here")
+
+    for _first_and_reused in range(2):
+        with shared_layer_tree(cache, plain) as tree:
+            assert tree is not None and not tree.ships_bytecode
+        with shared_layer_tree(cache, compiled) as tree:
+            assert tree is not None and tree.ships_bytecode

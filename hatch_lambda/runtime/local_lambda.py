@@ -45,6 +45,7 @@ from hatch_lambda.layer.extracted_layers import (
     remove_tree,
     set_write_bits,
     shared_layer_tree,
+    ships_bytecode,
 )
 from hatch_lambda.platform.runtimes import Runtime
 from hatch_lambda.runtime.environment import DEFAULT_REGION, LambdaPaths, lambda_variables
@@ -202,34 +203,23 @@ def lambda_layout(
         with ExitStack() as held:
             shared = held.enter_context(shared_layer_tree(cache, layer_zip)) if layer_zip else None
             # The layer's modules compile into the shared tree's own bytecode directory.
-            redirected = {"opt": shared} if shared else {}
+            redirected = {"opt": shared.opt} if shared else {}
             # A release built with `compile-bytecode` carries the `.pyc` files Lambda loads without
             # reading a source; under `-X pycache_prefix` CPython would ignore them and compile the
             # sources instead, so such a release runs with `-B`: its own bytecode is what is checked.
-            ships_bytecode = _ships_bytecode(source_zip) or _ships_bytecode(layer_zip)
+            layer_bytecode = shared.ships_bytecode if shared else ships_bytecode(layer_zip)
+            with_bytecode = layer_bytecode or ships_bytecode(source_zip)
             prefix = (
                 held.enter_context(bytecode_prefix(cache, interpreter, root, redirected))
-                if interpreter and not ships_bytecode
+                if interpreter and not with_bytecode
                 else None
             )
             options = ("-X", f"pycache_prefix={prefix}") if prefix is not None else ("-B",)
-            layout = LambdaLayout(root, runtime_sdk, shared, options)
+            layout = LambdaLayout(root, runtime_sdk, shared.opt if shared else None, options)
             _fill(layout, source_zip, None if shared else layer_zip)
             yield layout
     finally:
         remove_tree(root)
-
-
-def _ships_bytecode(archive: Path | None) -> bool:
-    """Whether a zip holds `__pycache__/*.pyc` files (an unreadable one is reported when extracted)."""
-    if archive is None:
-        return False
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            names = opened.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
-    return any(name.endswith(".pyc") and f"/{name}".rsplit("/", 2)[-2] == "__pycache__" for name in names)
 
 
 def _fill(layout: LambdaLayout, source_zip: Path | None, layer_zip: Path | None) -> None:
