@@ -27,7 +27,7 @@ from hatch_lambda.layer.extracted_layers import (
     tree_directory,
 )
 from hatch_lambda.platform.runtimes import runtime_named
-from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, invoke_handler
+from hatch_lambda.runtime.local_lambda import LocalFunction, can_run_here, invoke_handler, lambda_layout
 from tests.helpers import output_of, require_cpython, run_hatchling, run_invoke, write_project
 
 PYTHON312 = runtime_named("python3.12")
@@ -386,3 +386,23 @@ def test_a_tree_knows_whether_its_zip_ships_bytecode(tmp_path):
             assert tree is not None and not tree.ships_bytecode
         with shared_layer_tree(cache, compiled) as tree:
             assert tree is not None and tree.ships_bytecode
+
+
+def test_a_layer_that_ships_bytecode_is_run_on_it_from_the_shared_tree(tmp_path, monkeypatch):
+    """Only the layer ships pycs: the check runs with `-B` (on them), the first time and from the marker."""
+    monkeypatch.setenv("HATCH_LAMBDA_CACHE_DIR", str(tmp_path / "cache"))
+    code = tmp_path / "code.zip"
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    plain = _small_layer(tmp_path / "plain.zip", "N = 1\n")
+    compiled = tmp_path / "compiled.zip"
+    with zipfile.ZipFile(compiled, "w") as archive:
+        archive.writestr("python/__pycache__/marker.cpython-312.pyc", b"not read here")
+
+    for _first_and_reused in range(2):
+        with lambda_layout(code, compiled, interpreter="cpython-3.12-x86_64") as layout:
+            assert layout.shared_opt is not None
+            assert layout.bytecode_options == ("-B",)
+        with lambda_layout(code, plain, interpreter="cpython-3.12-x86_64") as layout:
+            assert layout.shared_opt is not None
+            assert layout.bytecode_options[0] == "-X"
