@@ -161,12 +161,6 @@ def _another_layers_marker(tree: Path) -> None:
     (tree.parent / MARKER).write_text(json.dumps({**marker, "layer_sha256": "0" * 64}))
 
 
-def _an_older_format(tree: Path) -> None:
-    marker = json.loads((tree.parent / MARKER).read_text())
-    del marker["ships_bytecode"]
-    (tree.parent / MARKER).write_text(json.dumps({**marker, "format": 1}))
-
-
 def _rewrite_a_module(tree: Path) -> None:
     module = next(tree.rglob("hlfix_pure/__init__.py"))
     set_write_bits(module.parent, writable=True)
@@ -185,7 +179,6 @@ def _add_a_file(tree: Path) -> None:
         _delete_the_tree,
         _delete_the_marker,
         _another_layers_marker,
-        _an_older_format,
         _rewrite_a_module,
         _add_a_file,
     ],
@@ -386,6 +379,26 @@ def test_a_tree_knows_whether_its_zip_ships_bytecode(tmp_path):
             assert tree is not None and not tree.ships_bytecode
         with shared_layer_tree(cache, compiled) as tree:
             assert tree is not None and tree.ships_bytecode
+
+
+def test_a_tree_an_earlier_version_extracted_is_reused_and_its_zip_asked_about_bytecode(tmp_path):
+    """Markers written before they recorded the bytecode fact stay valid (versions sharing a cache
+    directory share its trees); the fact is then read from the zip."""
+    cache = tmp_path / "cache"
+    compiled = tmp_path / "compiled.zip"
+    with zipfile.ZipFile(compiled, "w") as archive:
+        archive.writestr("python/__pycache__/marker.cpython-312.pyc", b"not read here")
+    with shared_layer_tree(cache, compiled) as tree:
+        assert tree is not None
+        marker_path = tree.opt.parent / MARKER
+    marker = json.loads(marker_path.read_text())
+    del marker["ships_bytecode"]
+    marker_path.write_text(json.dumps(marker))
+    before = tree.opt.stat().st_ino
+
+    with shared_layer_tree(cache, compiled) as tree:
+        assert tree is not None and tree.ships_bytecode
+        assert tree.opt.stat().st_ino == before
 
 
 def test_a_layer_that_ships_bytecode_is_run_on_it_from_the_shared_tree(tmp_path, monkeypatch):

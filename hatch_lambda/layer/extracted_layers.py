@@ -53,8 +53,7 @@ PYCACHE_FOLDER = "handler-pycache-v1"
 # An extracted layer is about three times its zip; a handful covers the targets one is working on.
 KEEP_TREES = 6
 MARKER = "complete.json"
-# 2: the marker says whether the zip ships bytecode.
-MARKER_FORMAT = 2
+MARKER_FORMAT = 1
 # A build takes minutes; a `.partial` or `.discard` directory this old belongs to no live build.
 STALE_SECONDS = 6 * 60 * 60
 # The layout directories `local_lambda` makes (`tempfile.mkdtemp(prefix=...)`), redirected by links.
@@ -140,13 +139,14 @@ def _hold_tree(root: Path, layer_zip: Path, held: ExitStack) -> SharedTree | Non
         sha256 = file_sha256(layer_zip)
     except OSError:
         return None
-    tree = _use_if_intact(root, sha256, held)
+    tree = _use_if_intact(root, sha256, layer_zip, held)
     if tree is None and _built(root, sha256, layer_zip):
-        tree = _use_if_intact(root, sha256, held)  # one not intact right after it was made: not trusted
+        # One not intact right after it was made is not trusted either.
+        tree = _use_if_intact(root, sha256, layer_zip, held)
     return tree
 
 
-def _use_if_intact(root: Path, sha256: str, held: ExitStack) -> SharedTree | None:
+def _use_if_intact(root: Path, sha256: str, layer_zip: Path, held: ExitStack) -> SharedTree | None:
     """The tree, locked (shared) until `held` closes, if it is complete and unaltered."""
     reading = _lock(root / f"{sha256}.lock", shared=True, wait=True)
     if reading is None:
@@ -158,7 +158,11 @@ def _use_if_intact(root: Path, sha256: str, held: ExitStack) -> SharedTree | Non
     held.callback(_unlock, reading)
     with suppress(OSError):
         os.utime(root / sha256 / MARKER)  # most recently used: kept longest by `prune`
-    return SharedTree(root / sha256 / "opt", marker["ships_bytecode"] is True)
+    # A marker of a version before the field was recorded: asked of the zip, as that version did.
+    # The format stays 1, so versions that share the cache directory keep sharing its trees.
+    known = marker.get("ships_bytecode")
+    shipped = known if isinstance(known, bool) else ships_bytecode(layer_zip)
+    return SharedTree(root / sha256 / "opt", shipped)
 
 
 def _built(root: Path, sha256: str, layer_zip: Path) -> bool:
