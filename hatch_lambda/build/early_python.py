@@ -63,10 +63,12 @@ class EarlyRuntimePython:
 
     def _warm_up(self) -> None:
         try:
-            if self._config.handlers:
-                self._find_for_the_check()
+            # The compiler first: it starts while the interpreter is probed, and the check's
+            # search then has its answer.
             if self._config.compile_bytecode:
                 self._find_and_start()
+            if self._config.handlers:
+                self._find_for_the_check()
         except (LambdaBuildError, OSError):
             pass  # the build's own search meets it again, and says what to do
 
