@@ -31,6 +31,7 @@ from hatch_lambda.runtime.bytecode import (
     NoRuntimePythonError,
     compile_bytecode,
     runtime_python,
+    start_compiler,
 )
 from tests.helpers import find_cpython, require_cpython
 
@@ -557,7 +558,7 @@ def one_process(monkeypatch):
     monkeypatch.setattr(
         bytecode,
         "_compile_in_chunks",
-        lambda python, version, sources, import_dir, workers: bytecode._compile_in_subprocess(
+        lambda python, version, sources, import_dir, workers, **_: bytecode._compile_in_subprocess(
             python, version, sources
         ),
     )
@@ -582,9 +583,9 @@ def recording_chunks(monkeypatch) -> list[list[str]]:
     chunks: list[list[str]] = []
     fresh, forked = bytecode._compile_in_subprocess, bytecode._ForkingCompiler.compile
 
-    def in_a_fresh_process(python, version, sources):
+    def in_a_fresh_process(python, version, sources, **options):
         chunks.append([dfile for dfile, _ in sources])
-        return fresh(python, version, sources)
+        return fresh(python, version, sources, **options)
 
     def in_a_fork(compiler, sources):
         chunks.append([dfile for dfile, _ in sources])
@@ -703,7 +704,7 @@ def fresh_processes(monkeypatch):
     monkeypatch.setattr(
         bytecode,
         "_compile_in_forks",
-        lambda python, version, chunks, workers: [
+        lambda python, version, chunks, workers, **_: [
             bytecode._compile_in_subprocess(python, version, chunk) for chunk in chunks
         ],
     )
@@ -721,16 +722,24 @@ def test_a_fork_writes_the_bytes_of_a_fresh_process(tmp_path, monkeypatch, minor
     assert forked == fresh
 
 
-def test_one_compiler_is_started_per_core_and_each_chunk_gets_a_fork(tmp_path, monkeypatch):
-    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+def counting_starts(monkeypatch) -> list[list[str]]:
+    """Each compiler process started from now on, by its command line."""
     started: list[list[str]] = []
     real_popen = subprocess.Popen
 
     def counting_popen(command, **options):
-        started.append(command)
+        if any(str(word).endswith(("bytecode_forks.py", "bytecode_compiler.py")) for word in command):
+            started.append(command)
         return real_popen(command, **options)
 
     monkeypatch.setattr(bytecode.subprocess, "Popen", counting_popen)
+    return started
+
+
+def test_one_compiler_is_started_per_core_and_each_chunk_gets_a_fork(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    monkeypatch.setattr(bytecode, "ONE_COMPILER_BELOW", 0)  # as much source as a layer's
+    started = counting_starts(monkeypatch)
     chunks = recording_chunks(monkeypatch)
 
     compile_with(files, "3.12", 2)
@@ -738,6 +747,92 @@ def test_one_compiler_is_started_per_core_and_each_chunk_gets_a_fork(tmp_path, m
     assert len(chunks) == 6
     assert 1 <= len(started) <= 2
     assert all(command[-2].endswith("bytecode_forks.py") for command in started)
+
+
+def test_a_little_source_shares_one_compiler_whatever_the_cores(tmp_path, monkeypatch):
+    files = files_to_pack(write_tree(tmp_path / "layer" / "python", LARGE_PACKAGE_TREE), "python/")
+    many = compile_with(files, "3.12", 4)
+    monkeypatch.setattr(bytecode, "ONE_COMPILER_BELOW", 0)
+    per_core = compile_with(files, "3.12", 4)
+    monkeypatch.undo()
+    started = counting_starts(monkeypatch)
+    chunks = recording_chunks(monkeypatch)
+
+    again = compile_with(files, "3.12", 4)
+
+    assert len(chunks) == 6
+    assert len(started) == 1  # a second start would cost more than compiling 16 small modules
+    assert many == per_core == again
+
+
+# A compiler started ahead of its first chunk --------------------------------------------------------
+
+
+@pytest.mark.parametrize("minor", ["3.10", "3.12"])
+def test_a_compiler_started_ahead_writes_the_bytes_of_one_started_for_the_chunk(tmp_path, monkeypatch, minor):
+    root = write_tree(tmp_path / "app", APP)  # two chunks: `my_app` and `top.py`
+    python = python_or_skip(minor)
+    reference = pycs(compile_tree(root, minor))
+    started = start_compiler(python, version(minor))
+    starts = counting_starts(monkeypatch)
+
+    compiled = compile_bytecode(
+        files_to_pack(root, ""),
+        python=python,
+        python_version=version(minor),
+        import_root="",
+        extracted_to=FUNCTION_ROOT,
+        started=started,
+    )
+
+    assert pycs(compiled) == reference
+    # 3.12: one forking compiler serves both chunks; 3.10: a fresh process per chunk, one of them ahead.
+    assert len(starts) == (1 if minor == "3.10" else 0)
+
+
+@pytest.mark.parametrize("minor", ["3.10", "3.12"])
+def test_a_compiler_started_ahead_and_not_needed_is_stopped(tmp_path, minor):
+    python = python_or_skip(minor)
+    started = start_compiler(python, version(minor))
+    process = started._process
+
+    compiled = compile_bytecode(
+        [],
+        python=python,
+        python_version=version(minor),
+        import_root="",
+        extracted_to=FUNCTION_ROOT,
+        started=started,
+    )
+
+    assert compiled.pyc_files == []
+    assert process.wait(timeout=10) is not None
+
+
+def test_a_compiler_started_ahead_with_another_interpreter_is_not_used(tmp_path, monkeypatch):
+    root = write_tree(tmp_path / "app", APP)
+    reference = pycs(compile_tree(root, "3.12"))
+    other = start_compiler(python_or_skip("3.11"), (3, 11))
+    compiled_by: list[str] = []
+    forked = bytecode._ForkingCompiler.compile
+
+    def recording(compiler, sources):
+        compiled_by.append(compiler.version)
+        return forked(compiler, sources)
+
+    monkeypatch.setattr(bytecode._ForkingCompiler, "compile", recording)
+    compiled = compile_bytecode(
+        files_to_pack(root, ""),
+        python=python_or_skip("3.12"),
+        python_version=(3, 12),
+        import_root="",
+        extracted_to=FUNCTION_ROOT,
+        started=other,
+    )
+
+    assert pycs(compiled) == reference
+    assert compiled_by == ["3.12", "3.12"]
+    assert other._process.wait(timeout=10) is not None
 
 
 FAKE_SERVER_CRASHING = """

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform import interpreters
-from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python, full_version
+from hatch_lambda.platform.interpreters import (
+    environment_variable_for,
+    find_runtime_python,
+    full_version,
+    probe,
+)
 from hatch_lambda.platform.runtimes import runtime_named
 from hatch_lambda.runtime.target_python import TargetPython, find_target_python, host_machine
 from tests.helpers import missing_interpreter
@@ -96,3 +105,82 @@ def test_one_probe_of_the_runtime_cpython_answers_the_key_and_the_check(tmp_path
         target = find_target_python(PYTHON312, "x86_64")
         assert isinstance(target, TargetPython), target
         assert target.command == (str(link),)
+
+
+def counting_runs(monkeypatch, *, pause: float = 0.0) -> list[list[str]]:
+    """Each interpreter the module starts from now on; `pause` holds each start open, so that
+    threads asking at once really overlap."""
+    started: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting_run(command, **options):
+        started.append(command)
+        time.sleep(pause)
+        return real_run(command, **options)
+
+    monkeypatch.setattr(interpreters.subprocess, "run", counting_run)
+    return started
+
+
+def test_threads_asking_about_one_interpreter_at_once_start_it_once(tmp_path, monkeypatch):
+    link = tmp_path / "python3.12-asked-at-once"
+    link.symlink_to(pyenv_python("3.12"))
+    started = counting_runs(monkeypatch, pause=0.2)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: probe((str(link),)), range(8)))
+
+    assert len(started) == 1
+    assert all(answer == answers[0] for answer in answers)
+    assert isinstance(answers[0], interpreters.InterpreterFacts)
+    assert answers[0].version == "3.12"
+
+
+def test_a_search_begun_in_another_thread_is_joined_not_repeated(tmp_path, monkeypatch):
+    assert PYTHON312 is not None
+    link = tmp_path / "python3.12-searched-early"
+    link.symlink_to(pyenv_python("3.12"))
+    monkeypatch.setenv(environment_variable_for(PYTHON312), str(link))
+    started = counting_runs(monkeypatch, pause=0.2)
+
+    early = threading.Thread(target=find_runtime_python, args=(PYTHON312, find_uv()))
+    early.start()
+    time.sleep(0.05)  # the thread is probing the interpreter now
+    found = find_runtime_python(PYTHON312, find_uv())
+    early.join()
+
+    assert found == str(link)
+    assert started == [[str(link), "-c", interpreters._PROBE]]
+
+
+PLATFORM_PROBE = """\
+import json, os, platform, sys
+libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+print(json.dumps([platform.python_implementation(), "%d.%d" % sys.version_info[:2], platform.machine(), libc,
+                  sys.version]))
+"""
+
+
+@pytest.mark.parametrize("minor", ["3.9", "3.12", "3.13"])
+def test_the_probe_says_what_platform_and_json_would_have(minor):
+    """It reads `os` and `sys` alone, for speed; the answers (and so the layer cache key) are the same."""
+    python = str(pyenv_python(minor))
+    expected = json.loads(
+        subprocess.run([python, "-c", PLATFORM_PROBE], capture_output=True, text=True, check=True).stdout
+    )
+
+    facts = probe((python,))
+
+    assert isinstance(facts, interpreters.InterpreterFacts)
+    assert [facts.implementation, facts.version, facts.machine, facts.libc, facts.full_version] == expected
+
+
+def test_an_interpreter_that_does_not_run_says_how_it_failed(tmp_path):
+    shim = tmp_path / "python3.12"
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+
+    answer = probe((str(shim),))
+
+    assert answer == "it exited with status 127: pyenv: python3.12: command not found"
+    assert probe((str(tmp_path / "missing"),)).startswith("[Errno 2]")

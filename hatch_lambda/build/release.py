@@ -112,6 +112,8 @@ class ReleaseRun:
 
     def plan(self, staging: Staging, *, own_layer: bool = True) -> None:
         target, config = self.target, self.target.config
+        # The runtime's CPython (for the cache key, the bytecode, the check) is found meanwhile.
+        target.start_finding_runtime_python(compiles_source="source" in self.versions)
         with self.step("plan"):
             self.code = collect_first_party(
                 target, target.sources, staging.scratch(f"{target.stem}-first-party")

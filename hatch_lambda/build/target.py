@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from hatch_lambda.build.config import LambdaBuilderConfig
+from hatch_lambda.build.early_python import EarlyRuntimePython
 from hatch_lambda.build.reporting import Reporter, waiting
 from hatch_lambda.files.record import FileToPack, ZipDateTime
 from hatch_lambda.layer.sources import ProjectSources
@@ -43,6 +44,7 @@ class Target:
         self.lock_packages = lock_packages or []
         self.fixed_date_time = fixed_date_time
         self.reporter = reporter
+        self._early_python: EarlyRuntimePython | None = None
 
     @property
     def lock(self) -> Path | None:
@@ -88,6 +90,15 @@ class Target:
             or ({"source", "layer"} <= set(versions) and file_name in {self.manifest_name, self.sbom_name})
         )
 
+    def start_finding_runtime_python(self, *, compiles_source: bool) -> None:
+        """Begin finding the runtime's CPython in the background (and, when `compiles_source`, starting
+        the source zip's compiler), if this build needs it: the steps that ask for it join the work
+        in flight (`build.early_python`)."""
+        if self._early_python is not None or not EarlyRuntimePython.wanted(self.config):
+            return
+        self._early_python = EarlyRuntimePython(self.config, compiles_source=compiles_source)
+        self._early_python.start()
+
     @cached_property
     def bytecode_python(self) -> str:
         """The runtime's CPython, found once per build: the compiler and the cache key both need it."""
@@ -99,12 +110,15 @@ class Target:
             return []
         runtime = self.config.runtime
         waiting(self.reporter, f"Compiling bytecode with CPython {runtime.python_version_text}...")
+        python = self.bytecode_python
+        started = self._early_python.take_compiler(python) if self._early_python is not None else None
         compiled = compile_bytecode(
             files,
-            python=self.bytecode_python,
+            python=python,
             python_version=runtime.python_version,
             import_root=import_root,
             extracted_to=extracted_to,
+            started=started,
         )
         if compiled.uncompilable:
             shown = ", ".join(f"{item.archive_path} ({item.reason})" for item in compiled.uncompilable[:10])

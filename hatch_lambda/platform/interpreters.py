@@ -8,10 +8,9 @@ so every candidate is run once to confirm it works and has the right version.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +20,31 @@ from hatch_lambda.platform.runtimes import Runtime
 
 # One probe answers every question asked of an interpreter (is it the runtime's CPython, for which
 # machine and C library, which patch release): each interpreter is started once per process for it.
+# Only `os` and `sys`, already loaded at start-up: `json` and `platform` (their `re` and `enum`)
+# were more than half of the probe's time, and under an emulator every import is translated too.
+# NUL-separated: `sys.version` holds a newline on many builds.
 _PROBE = """\
-import json, os, platform, sys
+import os, sys
 try:
     libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
 except (AttributeError, ValueError, OSError):
     libc = ""
 version = "%d.%d" % sys.version_info[:2]
-print(json.dumps([platform.python_implementation(), version, platform.machine(), libc, sys.version]))
+names = {"cpython": "CPython", "pypy": "PyPy"}
+try:
+    implementation = names.get(sys.implementation.name, sys.implementation.name)
+    machine = os.uname()[4]
+except AttributeError:  # Windows has no uname, Python 2 no sys.implementation: ask `platform`
+    import platform
+    implementation, machine = platform.python_implementation(), platform.machine()
+sys.stdout.write("\\0".join([implementation, version, machine, libc, sys.version]))
 """
+_PROBE_FIELDS = 5
 
 
 @dataclass(frozen=True)
 class InterpreterFacts:
-    implementation: str  # "CPython"
+    implementation: str  # "CPython", as `platform.python_implementation()` names it
     version: str  # "3.12"
     machine: str  # platform.machine(): "x86_64", "aarch64"
     libc: str  # "glibc 2.36", or "" where there is none to name
@@ -42,23 +52,40 @@ class InterpreterFacts:
 
 
 _PROBED: dict[tuple[str, ...], InterpreterFacts] = {}
+_FOUND: dict[tuple[str, str | None, str | None, str | None], str | None] = {}
+# Each question is asked by one thread at a time: a thread that asks what another is already asking
+# (a release finds the runtime's CPython in the background, `build.early_python`) waits for its
+# answer instead of starting the interpreter again.
+_ASKING: dict[object, threading.Lock] = {}
+_ASKING_GUARD = threading.Lock()
+
+
+def _one_at_a_time(question: object) -> threading.Lock:
+    with _ASKING_GUARD:
+        return _ASKING.setdefault(question, threading.Lock())
 
 
 def probe(command: Sequence[str], *, timeout: float = 30) -> InterpreterFacts | str:
-    """What the interpreter `command` runs is, or why it could not say; asked once per process."""
+    """What the interpreter `command` runs is, or why it could not say; asked once per process
+    (a failure is not remembered: the next caller asks again)."""
     key = tuple(command)
-    known = _PROBED.get(key)
-    if known is not None:
-        return known
-    try:
-        completed = subprocess.run(
-            [*key, "-c", _PROBE], capture_output=True, text=True, check=False, timeout=timeout
-        )
-        facts = InterpreterFacts(*json.loads(completed.stdout))
-    except (OSError, ValueError, TypeError, subprocess.TimeoutExpired) as error:
-        return str(error)
-    _PROBED[key] = facts
-    return facts
+    with _one_at_a_time(("probe", key)):
+        known = _PROBED.get(key)
+        if known is not None:
+            return known
+        try:
+            completed = subprocess.run(
+                [*key, "-c", _PROBE], capture_output=True, text=True, check=False, timeout=timeout
+            )
+        except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+            return str(error)
+        fields = completed.stdout.split("\0")
+        if completed.returncode != 0 or len(fields) != _PROBE_FIELDS:
+            said = (completed.stderr.strip() or completed.stdout.strip()).splitlines()
+            return f"it exited with status {completed.returncode}" + (f": {said[-1]}" if said else "")
+        facts = InterpreterFacts(*fields)
+        _PROBED[key] = facts
+        return facts
 
 
 def environment_variable_for(runtime: Runtime) -> str:
@@ -73,12 +100,13 @@ def find_runtime_python(runtime: Runtime, uv: str | None) -> str | None:
     return _found(version, uv, explicit, os.environ.get("PYENV_ROOT"))
 
 
-@functools.cache
 def _found(version: str, uv: str | None, explicit: str | None, pyenv_root: str | None) -> str | None:
-    for candidate in _candidates(version, uv, explicit, pyenv_root):
-        if _is_cpython(candidate, version):
-            return candidate
-    return None
+    key = (version, uv, explicit, pyenv_root)
+    with _one_at_a_time(("find", key)):  # then each candidate's probe: always in this order
+        if key not in _FOUND:
+            candidates = _candidates(version, uv, explicit, pyenv_root)
+            _FOUND[key] = next((found for found in candidates if _is_cpython(found, version)), None)
+        return _FOUND[key]
 
 
 def _candidates(version: str, uv: str | None, explicit: str | None, pyenv_root: str | None) -> Iterator[str]:

@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import NoReturn
+from typing import NoReturn, Union
 
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import FileToPack
@@ -65,6 +65,11 @@ _RECORD_HEADER = struct.Struct("<BI")
 # Bytes of source above which a package is compiled in several chunks (see `_fixed_chunks`). A
 # constant, never derived from the cores: what each process compiles decides the bytes.
 SPLIT_ABOVE = 1 << 20
+# Bytes of source below which the chunks share one forking compiler rather than one per core: the
+# runtime's CPython compiles some 8 MB of source a second, so a second compiler's start-up (20-30 ms)
+# costs more than it saves on a function zip's few files. It decides how many compilers run, never
+# what any chunk compiles (see `_compile_in_forks`).
+ONE_COMPILER_BELOW = 256 << 10
 _LENGTH = struct.Struct("<I")
 _REPLY_HEADER = struct.Struct("<iI")  # a fork's exit status, and how many bytes it wrote
 
@@ -125,6 +130,7 @@ def compile_bytecode(
     import_root: str,
     extracted_to: str,
     workers: int | None = None,
+    started: StartedCompiler | None = None,
 ) -> CompiledBytecode:
     """Compile every importable module among `files` with `python`, a CPython `python_version`.
 
@@ -134,20 +140,31 @@ def compile_bytecode(
     `extracted_to` is where Lambda extracts the zip (`FUNCTION_ROOT` or `LAYER_ROOT`): each `.pyc`
     names its source by that path, the one tracebacks show on Lambda, never a path of this machine.
     Each `.pyc` entry keeps its source's date. `workers` (all cores when None) is how many
-    compiler processes run at once; it changes how fast, never the bytes.
+    compiler processes run at once; it changes how fast, never the bytes. `started` (from
+    `start_compiler`, for `python`) compiles the first chunk without waiting for an interpreter to
+    start; it is this call's to close, used or not.
     """
-    sources = sorted(
-        (file for file in files if _is_importable(file.archive_path, import_root)),
-        key=lambda file: file.archive_path,
-    )
+    version = f"{python_version[0]}.{python_version[1]}"
+    if started is not None and (started.python, started.version) != (python, version):
+        started.discard()  # another interpreter's: never used, whatever it would compile
+        started = None
+    try:
+        sources = sorted(
+            (file for file in files if _is_importable(file.archive_path, import_root)),
+            key=lambda file: file.archive_path,
+        )
+        records = _compile_in_chunks(
+            python,
+            version,
+            [(extracted_to + file.archive_path, file.read()) for file in sources],
+            extracted_to + import_root,
+            workers or os.cpu_count() or 1,
+            started=started,
+        )
+    finally:
+        if started is not None:
+            started.discard()  # a no-op once it has compiled: then it was closed with its chunk
     cache_tag = f"cpython-{python_version[0]}{python_version[1]}"
-    records = _compile_in_chunks(
-        python,
-        f"{python_version[0]}.{python_version[1]}",
-        [(extracted_to + file.archive_path, file.read()) for file in sources],
-        extracted_to + import_root,
-        workers or os.cpu_count() or 1,
-    )
     pyc_files: list[FileToPack] = []
     uncompilable: list[Uncompilable] = []
     for file, (compiled, payload) in zip(sources, records):
@@ -181,31 +198,58 @@ def _pyc_path(archive_path: str, cache_tag: str) -> str:
 
 
 def _compile_in_chunks(
-    python: str, version: str, sources: list[tuple[str, bytes]], import_dir: str, workers: int
+    python: str,
+    version: str,
+    sources: list[tuple[str, bytes]],
+    import_dir: str,
+    workers: int,
+    *,
+    started: StartedCompiler | None = None,
 ) -> list[tuple[bool, bytes]]:
     """`_compile_in_subprocess` for each chunk of `_fixed_chunks`, several at once; the records in
-    the order of `sources`."""
-    # CPython 3.9 and 3.10 flag what `marshal` writes by reference counts, so the bytes show
-    # whatever else the process holds (a 706-module layer: 13 modules differ when compiled in a fork
-    # of a compiler rather than a fresh process, 20 when numpy is cut up): there, nothing changes.
-    settled = tuple(int(part) for part in version.split(".")) >= (3, 11)
+    the order of `sources`. `started` compiles the first chunk (3.9, 3.10) or serves the first
+    thread (3.11 and later)."""
+    settled = _settled(version)
     chunks = _fixed_chunks(sources, import_dir, split_large=settled)
     # Largest first, so the longest chunk is not the last one started; this order decides only when
     # each chunk runs, never what it holds.
     ordered = sorted(chunks, key=lambda chunk: (-_source_bytes(chunk), chunk[0][0]))
-    if settled and os.name == "posix":
-        results = _compile_in_forks(python, version, ordered, workers)
-    elif workers <= 1 or len(ordered) <= 1:
-        results = [_compile_in_subprocess(python, version, chunk) for chunk in ordered]
+    if _forks(version):
+        results = _compile_in_forks(python, version, ordered, workers, started=started)
     else:
-        with ThreadPoolExecutor(min(workers, len(ordered)), thread_name_prefix="hatch-lambda-pyc") as pool:
-            results = list(pool.map(lambda chunk: _compile_in_subprocess(python, version, chunk), ordered))
+        fresh = started if isinstance(started, _FreshCompiler) else None
+
+        def compile_chunk(index: int, chunk: list[tuple[str, bytes]]) -> list[tuple[bool, bytes]]:
+            return _compile_in_subprocess(python, version, chunk, started=fresh if index == 0 else None)
+
+        if workers <= 1 or len(ordered) <= 1:
+            results = [compile_chunk(index, chunk) for index, chunk in enumerate(ordered)]
+        else:
+            with ThreadPoolExecutor(
+                min(workers, len(ordered)), thread_name_prefix="hatch-lambda-pyc"
+            ) as pool:
+                results = list(pool.map(compile_chunk, range(len(ordered)), ordered))
     by_path = {
         dfile: record
         for chunk, records in zip(ordered, results)
         for (dfile, _), record in zip(chunk, records)
     }
     return [by_path[dfile] for dfile, _ in sources]
+
+
+def _settled(version: str) -> bool:
+    """Whether a process's history leaves the bytes it compiles alone (CPython 3.11 and later).
+
+    CPython 3.9 and 3.10 flag what `marshal` writes by reference counts, so the bytes show
+    whatever else the process holds (a 706-module layer: 13 modules differ when compiled in a fork
+    of a compiler rather than a fresh process, 20 when numpy is cut up): there, nothing changes.
+    """
+    return tuple(int(part) for part in version.split(".")) >= (3, 11)
+
+
+def _forks(version: str) -> bool:
+    """Whether chunks compile in forks of a long-lived compiler (`bytecode_forks.py`)."""
+    return _settled(version) and os.name == "posix"
 
 
 def _fixed_chunks(
@@ -259,38 +303,55 @@ def _source_bytes(chunk: Sequence[tuple[str, bytes]]) -> int:
 
 
 def _compile_in_forks(
-    python: str, version: str, chunks: list[list[tuple[str, bytes]]], workers: int
+    python: str,
+    version: str,
+    chunks: list[list[tuple[str, bytes]]],
+    workers: int,
+    *,
+    started: StartedCompiler | None = None,
 ) -> list[list[tuple[bool, bytes]]]:
-    """Each chunk compiled in a fork of one of `workers` long-lived compilers, started once each.
+    """Each chunk compiled in a fork of one of `workers` long-lived compilers, started once each
+    (the first thread's is `started`, when one was started ahead).
 
     A fork starts from its compiler as it was before any chunk, just as a fresh process would, so
     which compiler takes which chunk changes nothing; it only saves each chunk the interpreter's
-    start-up (some 30 ms: a layer has a few dozen chunks).
+    start-up (some 30 ms: a layer has a few dozen chunks). For the same reason, fewer compilers
+    than cores for a little source (`ONE_COMPILER_BELOW`) change only how long it takes.
     """
     if not chunks:
         return []
-    started: list[_ForkingCompiler] = []
+    in_use: list[_ForkingCompiler] = []
+    ahead = [started] if isinstance(started, _ForkingCompiler) else []
+    taking = threading.Lock()
     local = threading.local()
 
     def compile_chunk(chunk: list[tuple[str, bytes]]) -> list[tuple[bool, bytes]]:
         compiler: _ForkingCompiler | None = getattr(local, "compiler", None)
         if compiler is None:
-            compiler = local.compiler = _ForkingCompiler(python, version)
-            started.append(compiler)
+            with taking:
+                compiler = ahead.pop() if ahead else None
+            compiler = local.compiler = compiler or _ForkingCompiler(python, version)
+            in_use.append(compiler)
         return compiler.compile(chunk)
 
+    if sum(_source_bytes(chunk) for chunk in chunks) < ONE_COMPILER_BELOW:
+        workers = 1
     try:
         if workers <= 1 or len(chunks) <= 1:
             return [compile_chunk(chunk) for chunk in chunks]
         with ThreadPoolExecutor(min(workers, len(chunks)), thread_name_prefix="hatch-lambda-pyc") as pool:
             return list(pool.map(compile_chunk, chunks))
     finally:
-        for compiler in started:
+        for compiler in in_use:
             compiler.close()
 
 
 class _ForkingCompiler:
-    """One `bytecode_forks.py` process: a chunk in, its records out, one chunk at a time."""
+    """One `bytecode_forks.py` process: a chunk in, its records out, one chunk at a time.
+
+    Started when made; its first chunk waits for it to say it has started, so whatever runs in
+    between overlaps the interpreter's start-up.
+    """
 
     def __init__(self, python: str, version: str) -> None:
         self.python = python
@@ -298,6 +359,7 @@ class _ForkingCompiler:
         # A file, not a pipe: nothing reads it until something failed, and a full pipe would block.
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - open until `close`
         self._errors_written = ""
+        self._ready = False
         try:
             self._process = subprocess.Popen(
                 [python, "-s", "-S", str(_FORK_SERVER), version],
@@ -309,10 +371,12 @@ class _ForkingCompiler:
         except OSError as error:
             self._errors.close()
             raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
-        if self._read(len(_STARTED)) != _STARTED:
-            self._fail(f"it is not a working CPython {version}")
 
     def compile(self, sources: list[tuple[str, bytes]]) -> list[tuple[bool, bytes]]:
+        if not self._ready:
+            if self._read(len(_STARTED)) != _STARTED:
+                self._fail(f"it is not a working CPython {self.version}")
+            self._ready = True
         message = _chunk_input(sources)
         assert self._process.stdin is not None
         try:
@@ -337,24 +401,44 @@ class _ForkingCompiler:
         )
 
     def close(self) -> None:
+        """No more chunks: its input ends, and it exits. Nothing waits for the interpreter's
+        teardown (some 5 ms) but a thread of its own: what it wrote matters only after a failure
+        (`_finish`)."""
         if self._errors.closed:
             return
-        if self._process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()  # this compiler, started here
-            self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        self._end_input()
+        self._errors.close()
+        threading.Thread(
+            target=_reap, args=(self._process,), name="hatch-lambda-pyc-exit", daemon=True
+        ).start()
+
+    def discard(self) -> None:
+        """Stop it at once if it never compiled (started ahead for a compile that did not come)."""
+        if self._ready or self._errors.closed:
+            self.close()
+            return
+        self._process.kill()  # this compiler, started here, with nothing of it still wanted
+        self._finish()  # at once, and without a thread: this may run at the interpreter's exit
+
+    def _finish(self) -> None:
+        """Close it and wait for it to exit: then what it wrote to its standard error is complete."""
+        if self._errors.closed:
+            return
+        self._end_input()
+        _reap(self._process)
         self._errors.seek(0)
         self._errors_written = self._errors.read().decode("utf-8", "replace")
         self._errors.close()
 
+    def _end_input(self) -> None:
+        if self._process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._process.stdin.close()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
     def _errors_after_exit(self) -> str:
-        self.close()
+        self._finish()
         return self._errors_written
 
     def _read(self, size: int) -> bytes:
@@ -362,38 +446,90 @@ class _ForkingCompiler:
         return self._process.stdout.read(size)
 
     def _fail(self, problem: str) -> NoReturn:
-        self.close()  # first: what it wrote to its standard error is complete once it has exited
+        self._finish()
         raise BytecodeCompilerError(self.python, problem, self._errors_written)
 
 
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()  # this compiler, started here, and stuck
+        process.wait()
+
+
 def _compile_in_subprocess(
-    python: str, version: str, sources: list[tuple[str, bytes]]
+    python: str,
+    version: str,
+    sources: list[tuple[str, bytes]],
+    *,
+    started: _FreshCompiler | None = None,
 ) -> list[tuple[bool, bytes]]:
     """(compiled, `.pyc` bytes or CPython's error message) for each (Lambda path, source), from a
-    fresh process of its own."""
+    fresh process of its own (`started`, when one was started ahead for it)."""
     if not sources:
         return []
-    try:
-        completed = subprocess.run(
-            [python, "-s", "-S", str(_COMPILER), version],
-            input=_chunk_input(sources),
-            capture_output=True,
-            env=_pinned_environment(),
-            check=False,
+    return (started or _FreshCompiler(python, version)).compile(sources)
+
+
+class _FreshCompiler:
+    """One `bytecode_compiler.py` process, for one chunk.
+
+    Started when made, it waits for its chunk on standard input having compiled nothing, so one
+    started ahead compiles exactly what one started for the chunk would.
+    """
+
+    def __init__(self, python: str, version: str) -> None:
+        self.python = python
+        self.version = version
+        try:
+            self._process = subprocess.Popen(
+                [python, "-s", "-S", str(_COMPILER), version],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_pinned_environment(),
+            )
+        except OSError as error:
+            raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
+        self._used = False
+
+    def compile(self, sources: list[tuple[str, bytes]]) -> list[tuple[bool, bytes]]:
+        self._used = True
+        stdout, stderr_bytes = self._process.communicate(_chunk_input(sources))
+        stderr = stderr_bytes.decode("utf-8", "replace")
+        if not stdout.startswith(_STARTED):
+            raise BytecodeCompilerError(self.python, f"it is not a working CPython {self.version}", stderr)
+        return _checked_records(
+            self.python,
+            version=self.version,
+            sources=sources,
+            exit_status=self._process.returncode,
+            output=stdout[len(_STARTED) :],
+            errors=lambda: stderr,
         )
-    except OSError as error:
-        raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
-    stderr = completed.stderr.decode("utf-8", "replace")
-    if not completed.stdout.startswith(_STARTED):
-        raise BytecodeCompilerError(python, f"it is not a working CPython {version}", stderr)
-    return _checked_records(
-        python,
-        version=version,
-        sources=sources,
-        exit_status=completed.returncode,
-        output=completed.stdout[len(_STARTED) :],
-        errors=lambda: stderr,
-    )
+
+    def discard(self) -> None:
+        """Stop it if it never compiled (started ahead for a compile that did not come)."""
+        if self._used:
+            return
+        self._used = True
+        self._process.kill()  # this compiler, started here, with nothing of it still wanted
+        self._process.communicate()
+
+
+# A compiler process started before its first chunk is known (`start_compiler`).
+StartedCompiler = Union[_ForkingCompiler, _FreshCompiler]
+
+
+def start_compiler(python: str, python_version: tuple[int, int]) -> StartedCompiler:
+    """A compiler for `compile_bytecode(..., started=)`, started now, so that the interpreter's
+    start-up overlaps whatever the build does until its first chunk (reading the lock, building
+    the wheel). It is the process that compile would have started for its first chunk, idle until
+    then: the bytes are the same. `discard` it if no compile comes.
+    """
+    version = f"{python_version[0]}.{python_version[1]}"
+    return _ForkingCompiler(python, version) if _forks(version) else _FreshCompiler(python, version)
 
 
 def _chunk_input(sources: list[tuple[str, bytes]]) -> bytes:
