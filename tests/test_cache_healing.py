@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -161,7 +162,7 @@ def test_a_placed_zip_is_its_own_copy_and_leaves_no_partial(tmp_path):
     destination.parent.mkdir()
     destination.write_bytes(b"old artifact")
 
-    assert place(source, destination, hashlib.sha256(b"cached bytes").hexdigest())
+    assert place(source, destination, hashlib.sha256(b"cached bytes").hexdigest()) is None
     source.write_bytes(b"the cache changed afterwards")
 
     assert destination.read_bytes() == b"cached bytes"
@@ -175,7 +176,7 @@ def test_placing_a_zip_onto_a_hard_link_of_itself_replaces_it(tmp_path):
     destination.parent.mkdir()
     os.link(source, destination)  # what earlier versions left in dist/
 
-    assert place(source, destination, hashlib.sha256(b"cached bytes").hexdigest())
+    assert place(source, destination, hashlib.sha256(b"cached bytes").hexdigest()) is None
 
     assert not destination.samefile(source)
     assert sorted(path.name for path in destination.parent.iterdir()) == ["layer.zip"]
@@ -273,3 +274,48 @@ def test_a_failed_build_leaves_no_copy_slot_behind(tmp_path):
 
 def _no_copy_expected(source, destination):
     raise AssertionError("the layer was copied instead of renamed")
+
+
+def test_a_cache_zip_swapped_with_its_record_sha256_is_not_shipped(
+    tmp_path, offline_environment, layer_cache
+):
+    """The placement checks the record's sha256, the manifest reports the entry's: an entry whose zip
+    and top-level sha256 were both changed is discarded, never shipped under another digest."""
+    root = project(tmp_path / "app")
+    first = run_hatchling(root, "lambda", environment=offline_environment)
+    assert first.returncode == 0, output_of(first)
+    (entry,) = cache_entries(layer_cache)
+    record_path = entry.with_suffix(".json")
+    # Another zip in the entry, and the record's own sha256 made to match it (details untouched).
+    with zipfile.ZipFile(entry, "a") as opened:
+        opened.writestr("python/injected.py", "print('not what was built')\n")
+    record = json.loads(record_path.read_text())
+    record["sha256"] = _sha256_of(entry)
+    record_path.write_text(json.dumps(record))
+
+    second = run_hatchling(root, "lambda", environment=offline_environment)
+    assert second.returncode == 0, output_of(second)
+    manifest = json.loads((root / "dist" / "cached_app-1.0-lambda.json").read_text())
+    shipped = root / "dist" / LAYER
+    assert manifest["artifacts"]["layer"]["sha256"] == _sha256_of(shipped)
+    assert "python/injected.py" not in zipfile.ZipFile(shipped).namelist()
+
+
+def test_a_cache_zip_that_cannot_be_read_only_warns(tmp_path, offline_environment, layer_cache):
+    """An entry whose read fails (EIO here, as a bad disk sector gives; EACCES for a non-root user
+    with a mode-000 entry) is discarded with a warning and the layer built again."""
+    root = project(tmp_path / "app")
+    first = run_hatchling(root, "lambda", environment=offline_environment)
+    assert first.returncode == 0, output_of(first)
+    (entry,) = cache_entries(layer_cache)
+    entry.unlink()
+    entry.symlink_to("/proc/self/mem")  # a regular file whose read fails with EIO
+
+    second = run_hatchling(root, "lambda", environment=offline_environment)
+    assert second.returncode == 0, output_of(second)
+    assert (root / "dist" / LAYER).is_file()
+    assert "cannot be read" in output_of(second)
+
+
+def _sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

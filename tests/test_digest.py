@@ -105,9 +105,9 @@ def test_a_reflink_that_holds_other_bytes_is_caught(tmp_path, monkeypatch):
     placed = tmp_path / "staging" / "layer.zip"
     placed.parent.mkdir()
 
-    assert not place(cached_zip, placed, sha256)
+    assert "does not match" in str(place(cached_zip, placed, sha256))
     assert not placed.exists()
-    assert place(cached_zip, tmp_path / "staging" / "other.zip", sha256) is False
+    assert place(cached_zip, tmp_path / "staging" / "other.zip", sha256) is not None
 
 
 def test_a_zip_is_hashed_as_it_is_written_never_read_back(tmp_path, reads):

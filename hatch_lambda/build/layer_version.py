@@ -98,7 +98,7 @@ def build_layer_zip(
             planned.sbom_facts = list(cached.details["sbom"])
             return _report_cached(target, planned, cached, destination, check_size)
         shared = _shared(target, planned, planned.key, scratch)
-        if shared is not None and place(shared.zip_path, destination, shared.sha256):
+        if shared is not None and place(shared.zip_path, destination, shared.sha256) is None:
             planned.sbom_facts = list(shared.details["sbom"])
             planned.details_to_store, planned.from_shared = shared.details, True  # kept locally too
             assert planned.shared is not None

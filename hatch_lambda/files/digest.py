@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def file_sha256(path: Path) -> str:
@@ -41,16 +44,37 @@ def copy_hashing(source: Path, destination: Path, *, cloned: bool = False) -> st
     """
     digest = hashlib.sha256()
     if cloned:
-        with destination.open("rb") as reading:
-            for block in iter(lambda: reading.read(_BLOCK), b""):
+        with _reading(destination) as reading:
+            for block in iter(lambda: _read(reading), b""):
                 digest.update(block)
     else:
-        with source.open("rb") as reading, destination.open("wb") as writing:
-            for block in iter(lambda: reading.read(_BLOCK), b""):
+        with _reading(source) as reading, destination.open("wb") as writing:
+            for block in iter(lambda: _read(reading), b""):
                 digest.update(block)
                 writing.write(block)
     known = _HASHED[_identity(destination)] = digest.hexdigest()
     return known
+
+
+class UnreadableSource(OSError):
+    """What `copy_hashing` was to copy could not be read (an error writing the copy is not this)."""
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[BinaryIO]:
+    try:
+        stream = path.open("rb")
+    except OSError as error:
+        raise UnreadableSource(error.errno, error.strerror, str(path)) from error
+    with stream:
+        yield stream
+
+
+def _read(stream: BinaryIO) -> bytes:
+    try:
+        return stream.read(_BLOCK)
+    except OSError as error:
+        raise UnreadableSource(error.errno, error.strerror, stream.name) from error
 
 
 def remember_digest(path: Path, sha256: str) -> None:

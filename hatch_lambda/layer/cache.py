@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
-from hatch_lambda.files.digest import copy_hashing, file_sha256, remember_copy
+from hatch_lambda.files.digest import UnreadableSource, copy_hashing, file_sha256, remember_copy
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
 RECORD_FORMAT = 2  # what `store` writes; a record of any other shape is discarded
@@ -114,11 +114,12 @@ class LayerCache:
     def place(self, found: CachedLayer, destination: Path) -> bool:
         """Copy a hit to `destination` if its bytes are still the recorded ones; else discard the
         entry with a warning and leave `destination` as it was."""
-        if place(found.zip_path, destination, found.sha256):
+        problem = place(found.zip_path, destination, found.sha256)
+        if problem is None:
             return True
         self.warnings.append(
-            f"Discarded the layer cache entry {found.zip_path.name} in {self.root}: its zip does not "
-            "match its recorded sha256 (truncated or altered). The layer is built again."
+            f"Discarded the layer cache entry {found.zip_path.name} in {self.root}: {problem}. "
+            "The layer is built again."
         )
         self._discard(found.zip_path.stem)
         return False
@@ -264,19 +265,23 @@ class _NotTheRecordedBytes(Exception):
     pass
 
 
-def place(source: Path, destination: Path, sha256: str) -> bool:
+def place(source: Path, destination: Path, sha256: str) -> str | None:
     """Put a cached zip at `destination` atomically, as the destination's own copy, if and only if
-    the bytes placed hash to `sha256`; otherwise leave `destination` as it was and return False.
+    the bytes placed hash to `sha256`; otherwise leave `destination` as it was and say why not.
 
     The bytes are hashed as they are copied (a warm build reads the cached layer once): the check is
-    of what was placed, so a cache entry changed after its lookup is caught too.
+    of what was placed, so a cache entry changed after its lookup is caught too. A cached zip that
+    cannot be read is a reason, like bytes that do not match; failing to write `destination` is an
+    error (it is the build's own staging directory).
     """
     try:
         with replacing(destination) as temporary:
             _copy_exactly(source, temporary, sha256)
     except _NotTheRecordedBytes:
-        return False
-    return True
+        return "its zip does not match its recorded sha256 (truncated or altered)"
+    except UnreadableSource as error:
+        return f"its zip cannot be read ({error.strerror or error})"
+    return None
 
 
 def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
@@ -324,6 +329,11 @@ def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
         return problem
     if not isinstance(record["sha256"], str):
         return "its record is not one this version of hatch-lambda writes"
+    # The manifest reports the entry's sha256, the placement checks the record's: they must agree,
+    # or a zip swapped with its record's sha256 would ship under another digest.
+    entry = record["details"].get("entry")
+    if isinstance(entry, dict) and entry.get("sha256", record["sha256"]) != record["sha256"]:
+        return "its record gives two different sha256 for its zip"
     if not zip_path.is_file():
         return "its zip is missing"
     # The zip's bytes are checked against the recorded sha256 as they are placed (`place`).
