@@ -1,82 +1,132 @@
-"""What only an executable's bytes decide (`uv --version`) is asked once per binary, not per build."""
+"""What only an executable's bytes decide (`uv --version`) is asked once per binary, not per build,
+and never remembered for a binary that runs whatever is selected today (a shim)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import pytest
 
-from hatch_lambda.files.file_facts import remembered
+from hatch_lambda.files.file_facts import FOLDER, remembered
 from hatch_lambda.layer import uv
 
-
-def fake_uv(path, version: str, calls):
-    path.write_text(f'#!/bin/sh\necho run >> "{calls}"\necho "uv {version}"\n', encoding="utf-8")
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return path
+REAL_UV = uv.find_uv()
 
 
 @pytest.fixture
-def builds(tmp_path, monkeypatch):
-    """Each call is a new build process: nothing is remembered in memory."""
+def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HATCH_LAMBDA_CACHE_DIR", str(tmp_path / "cache"))
-    calls = tmp_path / "calls"
-    binary = fake_uv(tmp_path / "uv", "9.9.9", calls)
-    monkeypatch.setenv("HATCH_UV", str(binary))
-
-    def build() -> str:
-        uv.uv_version.cache_clear()
-        return uv.uv_version()
-
-    build.binary = binary  # type: ignore[attr-defined]
-    build.starts = lambda: len(calls.read_text().splitlines()) if calls.exists() else 0  # type: ignore[attr-defined]
-    build.calls = calls  # type: ignore[attr-defined]
-    yield build
+    uv.uv_version.cache_clear()
+    yield tmp_path / "cache"
     uv.uv_version.cache_clear()
 
 
-def test_a_second_build_starts_no_uv(builds):
-    assert builds() == builds() == "uv 9.9.9"
-    assert builds.starts() == 1
+def a_build(binary) -> str:
+    """A new build process: nothing remembered in memory, uv named by HATCH_UV."""
+    os.environ["HATCH_UV"] = str(binary)
+    try:
+        uv.uv_version.cache_clear()
+        return uv.uv_version()
+    finally:
+        del os.environ["HATCH_UV"]
 
 
-def test_an_upgraded_uv_is_asked_again(builds, tmp_path):
-    builds()
-    upgrade = fake_uv(tmp_path / "uv.new", "10.0.0", builds.calls)
-    os.replace(upgrade, builds.binary)  # how installers replace a binary: a new file
-
-    assert builds() == "uv 10.0.0"
-    assert builds.starts() == 2
+def facts(cache) -> list:
+    return sorted((cache / FOLDER).glob("*")) if (cache / FOLDER).is_dir() else []
 
 
-def test_a_uv_rewritten_in_place_with_its_old_size_and_mtime_is_asked_again(builds):
-    builds()
-    before = builds.binary.stat()
-    text = builds.binary.read_text().replace("9.9.9", "9.9.8")
-    builds.binary.write_text(text)  # same size; the status-change time moves and cannot be set back
-    os.utime(builds.binary, ns=(before.st_atime_ns, before.st_mtime_ns))
-
-    assert builds() == "uv 9.9.8"
+def native_uv(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REAL_UV, path)
+    return path
 
 
-def test_a_uv_that_prints_nothing_is_not_remembered(builds):
-    builds.binary.write_text(f'#!/bin/sh\necho run >> "{builds.calls}"\nexit 3\n')
+def test_a_second_build_reads_the_remembered_version_and_starts_no_uv(cache, tmp_path):
+    binary = native_uv(tmp_path / "bin" / "uv")
+    real = a_build(binary)
+    assert real.startswith("uv ")
+    (fact,) = facts(cache)
+    fact.write_text("uv 0.0.0-remembered")  # what the next build says shows it never ran uv
 
-    assert builds() == builds() == "unknown (exit 3)"
-    assert builds.starts() == 2
+    assert a_build(binary) == "uv 0.0.0-remembered"
+
+
+def test_an_upgraded_uv_is_asked_again(cache, tmp_path):
+    binary = native_uv(tmp_path / "bin" / "uv")
+    real = a_build(binary)
+    for fact in facts(cache):
+        fact.write_text("uv 0.0.0-remembered")
+    upgrade = native_uv(tmp_path / "new" / "uv")
+    os.replace(upgrade, binary)  # how installers replace a binary: a new file
+
+    assert a_build(binary) == real
+
+
+def test_a_uv_rewritten_in_place_with_its_old_size_and_mtime_is_asked_again(cache, tmp_path):
+    binary = native_uv(tmp_path / "bin" / "uv")
+    real = a_build(binary)
+    for fact in facts(cache):
+        fact.write_text("uv 0.0.0-remembered")
+    before = binary.stat()
+    binary.write_bytes(binary.read_bytes())  # the status-change time moves and cannot be set back
+    os.utime(binary, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert a_build(binary) == real
+
+
+def test_a_script_shim_is_asked_every_time(cache, tmp_path):
+    """asdf's shims and wrappers are scripts: what they run is chosen outside their own file."""
+    choice = tmp_path / "selected"
+    for version in ("0.5.0", "0.6.0"):
+        fake = tmp_path / f"uv-{version}"
+        fake.write_text(f"#!/bin/sh\necho 'uv {version}'\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    shim = tmp_path / "shim" / "uv"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{tmp_path}/uv-$(cat {choice})" "$@"\n')
+    shim.chmod(0o755)
+
+    choice.write_text("0.5.0")
+    assert a_build(shim) == "uv 0.5.0"
+    choice.write_text("0.6.0")  # `asdf set uv 0.6.0`
+    assert a_build(shim) == "uv 0.6.0"
+    assert facts(cache) == []
+
+
+def test_a_native_binary_under_another_name_is_asked_every_time(cache, tmp_path):
+    """mise's shims are links to the `mise` binary, which runs the uv selected today."""
+    multiplexer = native_uv(tmp_path / "bin" / "mise")
+    link = tmp_path / "shims" / "uv"
+    link.parent.mkdir()
+    link.symlink_to(multiplexer)
+
+    assert a_build(link).startswith("uv ")
+    assert facts(cache) == []
+
+
+def test_a_uv_that_prints_nothing_is_not_remembered(cache, tmp_path):
+    assert a_build(tmp_path / "missing-uv-binary").startswith("uv ")  # HATCH_UV ignored: not a file
+    binary = tmp_path / "bin" / "uv"
+    binary.parent.mkdir()
+    binary.write_bytes(b"\x7fELF" + b"\0" * 60)  # native-looking, but it does not run
+    binary.chmod(0o755)
+    with pytest.raises(OSError):
+        a_build(binary)
+    assert all("uv" in fact.read_text() for fact in facts(cache))
 
 
 def test_an_unwritable_cache_still_answers(tmp_path):
     blocked = tmp_path / "cache"
     blocked.write_text("a file where the cache directory would be")
-    binary = tmp_path / "tool"
-    binary.write_text("")
+    binary = native_uv(tmp_path / "bin" / "uv")
     asked = []
 
     def ask() -> str:
         asked.append(1)
         return "answer"
 
-    assert remembered(blocked, "kind", binary, ask) == remembered(blocked, "kind", binary, ask) == "answer"
+    first = remembered(blocked, "kind", binary, ask, names=frozenset({"uv"}))
+    assert first == remembered(blocked, "kind", binary, ask, names=frozenset({"uv"})) == "answer"
     assert len(asked) == 2

@@ -56,7 +56,11 @@ def uv_version() -> str:
         exits.append(completed.returncode)
         return completed.stdout.strip() or None
 
-    return remembered(cache_directory(), "uv-version", Path(uv), ask) or f"unknown (exit {exits[-1]})"
+    version = remembered(cache_directory(), "uv-version", Path(uv), ask, names=_UV_NAMES)
+    return version or f"unknown (exit {exits[-1]})"
+
+
+_UV_NAMES = frozenset({"uv", "uv.exe"})
 
 
 def install_with_uv(request: InstallRequest, target: Path, *, hard_links: bool = False) -> InstallSummary:
