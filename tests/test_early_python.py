@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +21,7 @@ from hatch_lambda.platform.runtimes import runtime_named
 from hatch_lambda.runtime import bytecode
 from hatch_lambda.runtime.bytecode import FUNCTION_ROOT, NoRuntimePythonError, compile_bytecode
 from hatch_lambda.runtime.target_python import find_target_python
-from tests.helpers import require_cpython
+from tests.helpers import output_of, require_cpython, run_hatchling, write_project
 
 PYTHON312 = runtime_named("python3.12")
 
@@ -159,7 +162,7 @@ def test_a_handler_check_finds_its_interpreter_early_and_asks_it_once(monkeypatc
     def no_second_start(*args, **kwargs):
         raise AssertionError(f"the interpreter was started again: {args}")
 
-    monkeypatch.setattr(interpreters.subprocess, "run", no_second_start)
+    monkeypatch.setattr(interpreters.subprocess, "Popen", no_second_start)
     target = find_target_python(PYTHON312, "x86_64")
     assert not isinstance(target, str), target
     assert target.command == (own_python312,)
@@ -186,3 +189,42 @@ def test_nothing_is_started_for_a_build_that_needs_no_runtime_python():
     assert not EarlyRuntimePython.wanted(config())
     assert EarlyRuntimePython.wanted(config(compile_bytecode=True))
     assert EarlyRuntimePython.wanted(config(handlers=("app.handler.handle",)))
+
+
+def test_a_failed_build_leaves_no_probe_of_a_hanging_interpreter_running(tmp_path, offline_environment):
+    """The runtime's CPython is probed in a daemon thread: a build that fails before it needs the
+    answer exits while the probe runs, and the probe (and the compiler started on a guess) must not
+    outlive it."""
+    pids = tmp_path / "pids"
+    hanging = tmp_path / "python3.12"
+    hanging.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 120\n")
+    hanging.chmod(0o755)
+    root = write_project(
+        tmp_path / "app",
+        {
+            "pyproject.toml": """
+                [project]
+                name = "early-app"
+                version = "1.0"
+                dependencies = ["hlfix-does-not-exist"]
+
+                [tool.hatch.build.targets.lambda]
+                runtime = "python3.12"
+                compile-bytecode = true
+            """,
+            "early_app/__init__.py": "VALUE = 1\n",
+        },
+    )
+    environment = {**offline_environment, "HATCH_LAMBDA_PYTHON_3_12": str(hanging)}
+    completed = run_hatchling(root, "lambda", environment=environment)
+    assert completed.returncode != 0, output_of(completed)
+    time.sleep(0.5)
+    alive = []
+    for pid in {int(line) for line in pids.read_text().split()} if pids.exists() else set():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        alive.append(pid)
+        os.kill(pid, signal.SIGKILL)  # started by this test
+    assert alive == []

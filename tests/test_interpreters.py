@@ -97,7 +97,7 @@ def test_one_probe_of_the_runtime_cpython_answers_the_key_and_the_check(tmp_path
     def no_second_start(*args, **kwargs):
         raise AssertionError(f"the interpreter was started again: {args}")
 
-    monkeypatch.setattr(interpreters.subprocess, "run", no_second_start)
+    monkeypatch.setattr(interpreters.subprocess, "Popen", no_second_start)
     assert full_version(str(link)) == expected
     assert expected.startswith("3.12.")
     # The handler check asks the same interpreter its machine and C library: the same probe's answer.
@@ -111,14 +111,14 @@ def counting_runs(monkeypatch, *, pause: float = 0.0) -> list[list[str]]:
     """Each interpreter the module starts from now on; `pause` holds each start open, so that
     threads asking at once really overlap."""
     started: list[list[str]] = []
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
 
-    def counting_run(command, **options):
+    def counting_popen(command, **options):
         started.append(command)
         time.sleep(pause)
-        return real_run(command, **options)
+        return real_popen(command, **options)
 
-    monkeypatch.setattr(interpreters.subprocess, "run", counting_run)
+    monkeypatch.setattr(interpreters.subprocess, "Popen", counting_popen)
     return started
 
 

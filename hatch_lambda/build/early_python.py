@@ -30,6 +30,7 @@ from hatch_lambda.runtime.bytecode import StartedCompiler, start_compiler
 # would help none of them. Any compiler of that interpreter compiles the same bytes.
 _WAITING: dict[tuple[str, tuple[int, int]], StartedCompiler] = {}
 _WAITING_GUARD = threading.Lock()
+_EXITING = False  # the process is ending: a search still going starts no compiler
 
 
 class EarlyRuntimePython:
@@ -69,7 +70,7 @@ class EarlyRuntimePython:
                 self._find_and_start()
             if self._config.handlers:
                 self._find_for_the_check()
-        except (LambdaBuildError, OSError):
+        except (LambdaBuildError, OSError, ValueError):  # ValueError: a path with a NUL in it
             pass  # the build's own search meets it again, and says what to do
 
     def _find_for_the_check(self) -> None:
@@ -101,7 +102,7 @@ def _start_waiting(python: str, python_version: tuple[int, int]) -> bool:
     """Start a compiler of `python` unless one waits already; whether this call started it."""
     key = (python, python_version)
     with _WAITING_GUARD:
-        if key in _WAITING:
+        if key in _WAITING or _EXITING:
             return False
         try:
             _WAITING[key] = start_compiler(python, python_version)
@@ -117,11 +118,19 @@ def _stop_waiting(python: str, python_version: tuple[int, int]) -> None:
         compiler.discard()
 
 
-@atexit.register
 def _stop_every_waiting() -> None:
-    """A compiler no build took (it failed first, or built no source zip) ends with the process."""
+    """Stop every compiler still waiting: no build took it (it failed first, or built no source zip)."""
     with _WAITING_GUARD:
         waiting = list(_WAITING.values())
         _WAITING.clear()
     for compiler in waiting:
         compiler.discard()
+
+
+@atexit.register
+def _at_exit() -> None:
+    """The process ends: what waits is stopped, and a search still going starts nothing more."""
+    global _EXITING  # noqa: PLW0603 - one flag for the process's exit
+    with _WAITING_GUARD:
+        _EXITING = True
+    _stop_every_waiting()

@@ -73,10 +73,13 @@ def build_fresh_layer(
         )
         try:
             written, files = _compile_and_zip(target, destination, files, check_size, cache_copy)
-        finally:
-            # On an error too: a refused binary is the first thing to fix, whatever else failed.
-            proof = proof_of.result()
-            prove_loadable(target, "layer", proof)
+        except Exception:
+            # A refused binary is the first thing to fix, whatever else failed (an interrupt is
+            # not waited on: it goes up as it came).
+            prove_loadable(target, "layer", proof_of.result())
+            raise
+        proof = proof_of.result()
+        prove_loadable(target, "layer", proof)
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)
     return {

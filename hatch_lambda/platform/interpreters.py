@@ -8,10 +8,12 @@ so every candidate is run once to confirm it works and has the right version.
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +76,7 @@ def probe(command: Sequence[str], *, timeout: float = 30) -> InterpreterFacts | 
         if known is not None:
             return known
         try:
-            completed = subprocess.run(
-                [*key, "-c", _PROBE], capture_output=True, text=True, check=False, timeout=timeout
-            )
+            completed = _run_stoppable([*key, "-c", _PROBE], timeout=timeout)
         except (OSError, ValueError, subprocess.TimeoutExpired) as error:
             return str(error)
         fields = completed.stdout.split("\0")
@@ -86,6 +86,47 @@ def probe(command: Sequence[str], *, timeout: float = 30) -> InterpreterFacts | 
         facts = InterpreterFacts(*fields)
         _PROBED[key] = facts
         return facts
+
+
+def _run_stoppable(command: list[str], *, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run`, with the child known to `_stop_running` while it runs.
+
+    Builds search in a background thread (`build.early_python`): a build that fails first exits
+    while a probe may still run, and a daemon thread never gets to kill its child on timeout, so a
+    hanging interpreter would outlive the build."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        with _RUNNING_GUARD:
+            if _EXITING:
+                process.kill()  # started by a background search after the build's exit began
+            _RUNNING.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+        finally:
+            with _RUNNING_GUARD:
+                _RUNNING.discard(process)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_GUARD = threading.Lock()
+_EXITING = False
+
+
+@atexit.register
+def _stop_running() -> None:
+    """No probe or search outlives the build that started it, nor starts once its exit has begun."""
+    global _EXITING  # noqa: PLW0603 - one flag for the process's exit
+    with _RUNNING_GUARD:
+        _EXITING = True
+        running = list(_RUNNING)
+    for process in running:
+        with suppress(OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait(timeout=5)  # reaped here: the thread that started it will not get to
 
 
 def environment_variable_for(runtime: Runtime) -> str:
@@ -115,11 +156,8 @@ def _candidates(version: str, uv: str | None, explicit: str | None, pyenv_root: 
     if explicit:
         yield explicit
     if uv:
-        found = subprocess.run(
-            [uv, "python", "find", "--no-python-downloads", "--no-project", f"cpython@{version}"],
-            capture_output=True,
-            text=True,
-            check=False,
+        found = _run_stoppable(
+            [uv, "python", "find", "--no-python-downloads", "--no-project", f"cpython@{version}"]
         )
         if found.returncode == 0 and found.stdout.strip():
             yield found.stdout.strip()

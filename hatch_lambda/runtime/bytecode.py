@@ -368,7 +368,7 @@ class _ForkingCompiler:
                 stderr=self._errors,
                 env=_pinned_environment(),
             )
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a path with a NUL in it
             self._errors.close()
             raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
 
@@ -490,7 +490,7 @@ class _FreshCompiler:
                 stderr=subprocess.PIPE,
                 env=_pinned_environment(),
             )
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a path with a NUL in it
             raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
         self._used = False
 
