@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import NoReturn, Union
+from typing import IO, NoReturn, Union
 
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import FileToPack
@@ -361,16 +361,10 @@ class _ForkingCompiler:
         self._errors_written = ""
         self._ready = False
         try:
-            self._process = subprocess.Popen(
-                [python, "-s", "-S", str(_FORK_SERVER), version],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self._errors,
-                env=_pinned_environment(),
-            )
-        except (OSError, ValueError) as error:  # ValueError: a path with a NUL in it
+            self._process = _start_compiler_process(python, _FORK_SERVER, version, self._errors)
+        except BytecodeCompilerError:
             self._errors.close()
-            raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
+            raise
 
     def compile(self, sources: list[tuple[str, bytes]]) -> list[tuple[bool, bytes]]:
         if not self._ready:
@@ -450,6 +444,22 @@ class _ForkingCompiler:
         raise BytecodeCompilerError(self.python, problem, self._errors_written)
 
 
+def _start_compiler_process(
+    python: str, script: Path, version: str, errors: IO[bytes] | int
+) -> subprocess.Popen[bytes]:
+    """`python` running one of the compiler scripts, its chunks on standard input, its records out."""
+    try:
+        return subprocess.Popen(
+            [python, "-s", "-S", str(script), version],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=_pinned_environment(),
+        )
+    except (OSError, ValueError) as error:  # ValueError: a path with a NUL in it
+        raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
+
+
 def _reap(process: subprocess.Popen[bytes]) -> None:
     try:
         process.wait(timeout=10)
@@ -482,16 +492,7 @@ class _FreshCompiler:
     def __init__(self, python: str, version: str) -> None:
         self.python = python
         self.version = version
-        try:
-            self._process = subprocess.Popen(
-                [python, "-s", "-S", str(_COMPILER), version],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=_pinned_environment(),
-            )
-        except (OSError, ValueError) as error:  # ValueError: a path with a NUL in it
-            raise BytecodeCompilerError(python, f"it could not be run ({error})", "") from error
+        self._process = _start_compiler_process(python, _COMPILER, version, subprocess.PIPE)
         self._used = False
 
     def compile(self, sources: list[tuple[str, bytes]]) -> list[tuple[bool, bytes]]:
