@@ -289,10 +289,13 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path, offline_en
     dist.mkdir()
     old_partial = dist / ".orders-0.1.0-lambda-source.zip.x1y2z3.partial"
     old_partial.write_bytes(b"left by an older hatch-lambda")
+    # What kill -9 leaves in the temporary directory (uv's scratch files) stays in this test's own.
+    killed_tmp = tmp_path / "tmp"
+    killed_tmp.mkdir()
     process = subprocess.Popen(
         [sys.executable, "-m", "hatchling", "build", "-t", "lambda"],
         cwd=root,
-        env=offline_environment,
+        env={**offline_environment, "TMPDIR": str(killed_tmp)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
