@@ -81,8 +81,8 @@ def write_reproducible_zip(
             entries = [_entry(file, fixed_date_time) for file in ordered]
             unzipped_size = write_entries(stream, entries, level=compress_level, workers=workers, store=store)
         remember_digest(temporary, stream.sha256.hexdigest())  # kept by the rename: the same file
-        if copy is not None and copy.finish() and copy_to is not None:
-            remember_digest(copy_to, stream.sha256.hexdigest())
+        if copy is not None and copy.finish():
+            remember_digest(copy.path, stream.sha256.hexdigest())
     return WrittenZip(
         path=destination,
         zipped_size=destination.stat().st_size,
@@ -113,6 +113,7 @@ class _BestEffortCopy:
     stops, and says it is incomplete."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._file: BinaryIO | None
         try:
             self._file = path.open("wb")

@@ -185,9 +185,9 @@ def _show_cache_warnings(target: Target, cache: LayerCache | SharedLayerCache) -
 
 def _placed_from_cache(target: Target, planned: PlannedLayer, cached: CachedLayer, destination: Path) -> bool:
     """Copy the hit into staging if its bytes are still the recorded ones (else it is discarded)."""
-    placed = planned.cache is not None and planned.cache.place(cached, destination)
-    if planned.cache is not None:
-        _show_cache_warnings(target, planned.cache)
+    assert planned.cache is not None  # `_cached` keeps the cache it found the hit in
+    placed = planned.cache.place(cached, destination)
+    _show_cache_warnings(target, planned.cache)
     return placed
 
 

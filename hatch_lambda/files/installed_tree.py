@@ -127,8 +127,7 @@ def dist_info_headers(dist_info: Path, name: str) -> Message:
     closure, the SBOM) and the email parser is slow: each version of a file is parsed once.
     """
     path = dist_info / name
-    status = path.stat()
-    version = (str(path), status.st_ino, status.st_size, status.st_mtime_ns)
+    version = _file_version(path)
     headers = _PARSED_HEADERS.get(version)
     if headers is None:
         text = path.read_text(encoding="utf-8")
@@ -136,7 +135,15 @@ def dist_info_headers(dist_info: Path, name: str) -> Message:
     return headers
 
 
-_PARSED_HEADERS: dict[tuple[str, int, int, int], Message] = {}
+FileVersion = tuple[str, int, int, int]
+_PARSED_HEADERS: dict[FileVersion, Message] = {}
+
+
+def _file_version(path: Path) -> FileVersion:
+    """What tells one version of a file from another for the memos here: a rewrite by an installer
+    replaces the file (a new inode) or changes its size or time."""
+    status = path.stat()
+    return (str(path), status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def installed_distributions(target: Path) -> list[InstalledDistribution]:
@@ -203,8 +210,7 @@ def distributions_by_record(target: Path) -> dict[str, InstalledDistribution]:
 def recorded_paths(record: Path) -> list[str]:
     """The paths a RECORD file lists, `/`-separated; each version of a file read once (the file
     list and the proof both ask, and a layer's RECORDs list over a thousand paths)."""
-    status = record.stat()
-    version = (str(record), status.st_ino, status.st_size, status.st_mtime_ns)
+    version = _file_version(record)
     paths = _RECORDED_PATHS.get(version)
     if paths is None:
         with record.open(encoding="utf-8", newline="") as stream:
@@ -212,4 +218,4 @@ def recorded_paths(record: Path) -> list[str]:
     return list(paths)
 
 
-_RECORDED_PATHS: dict[tuple[str, int, int, int], list[str]] = {}
+_RECORDED_PATHS: dict[FileVersion, list[str]] = {}
