@@ -124,7 +124,7 @@ def test_every_entry_is_libdeflates_raw_stream_of_its_data_and_the_crc_is_checke
 
 def test_compression_on_all_cores_gives_the_bytes_of_a_one_thread_libdeflate_build(tmp_path, monkeypatch):
     files = varied_files()
-    parallel = write_reproducible_zip(tmp_path / "parallel.zip", files, fixed_date_time=FIXED)
+    parallel = write_reproducible_zip(tmp_path / "parallel.zip", files, fixed_date_time=FIXED, workers=2)
 
     # The reference: one thread, through the `deflate` package's own functions (no ctypes).
     monkeypatch.setattr(libdeflate, "_c_api", lambda: None)
@@ -142,6 +142,39 @@ def test_one_two_and_four_workers_write_the_same_bytes(tmp_path):
     ]
 
     assert outputs[0].path.read_bytes() == outputs[1].path.read_bytes() == outputs[2].path.read_bytes()
+
+
+def test_a_small_zip_is_written_on_one_thread_with_the_bytes_of_a_parallel_one(tmp_path, monkeypatch):
+    """A project's few files are not worth a thread pool; the bytes are the same either way."""
+    files = [
+        FileToPack(f"app/m{index}.py", constant(b"x = %d\n" % index * 50), False, FIXED, 350)
+        for index in range(9)
+    ]
+    pools: list[object] = []
+    real_pool = __import__("concurrent.futures").futures.ThreadPoolExecutor
+
+    def counting_pool(*arguments, **options):
+        pools.append(1)
+        return real_pool(*arguments, **options)
+
+    monkeypatch.setattr("concurrent.futures.ThreadPoolExecutor", counting_pool)
+    small = write_reproducible_zip(tmp_path / "small.zip", files, fixed_date_time=FIXED)
+    assert pools == []
+    parallel = write_reproducible_zip(tmp_path / "parallel.zip", files, fixed_date_time=FIXED, workers=2)
+    assert pools == [1]
+
+    assert small.path.read_bytes() == parallel.path.read_bytes()
+
+
+def test_crc32_continues_from_a_start_and_both_paths_agree():
+    data = bytes(random.Random(7).randbytes(300_000))
+    whole = zlib.crc32(data)
+    assert libdeflate.crc32(data) == libdeflate.crc32(data, threaded=False) == whole
+    assert (
+        libdeflate.crc32(data[100_000:], libdeflate.crc32(data[:100_000], threaded=False), threaded=False)
+        == whole
+    )
+    assert libdeflate.compress(data, 6) == libdeflate.compress(data, 6, threaded=False)
 
 
 def test_the_stream_writer_gives_the_same_bytes_for_any_worker_count():

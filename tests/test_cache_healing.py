@@ -63,20 +63,20 @@ def test_a_record_not_exactly_as_written_is_discarded_with_a_warning(tmp_path, a
     assert not list(cache.root.glob("key.*"))
 
 
-def test_a_record_with_another_sha256_is_discarded_when_its_zip_is_placed(tmp_path):
+@pytest.mark.parametrize("field, value", [("sha256", "0" * 64), ("crc32", 12345)])
+def test_a_record_with_another_zip_digest_is_discarded(tmp_path, field, value):
+    """The record seals the zip's sha256 (which the manifest reports) with the CRC-32 (which the
+    bytes placed are checked against): one changed without the other is never trusted."""
     cache = LayerCache(tmp_path / "cache")
     cache.store("key", built_zip(tmp_path), {"entry": {"files": 1}})
     record = json.loads(record_of(cache, "key").read_text())
-    record["sha256"] = "0" * 64
+    record[field] = value
     record_of(cache, "key").write_text(json.dumps(record))
-    destination = tmp_path / "dist" / "layer.zip"
-    destination.parent.mkdir()
 
-    found = cache.lookup("key")
-    assert found is not None and not cache.place(found, destination)
+    assert cache.lookup("key") is None
     (warning,) = cache.warnings
-    assert "key.zip" in warning and "built again" in warning
-    assert not list(cache.root.glob("key.*")) and not destination.exists()
+    assert "key.zip" in warning and "built again" in warning and "altered" in warning
+    assert not list(cache.root.glob("key.*"))
 
 
 def test_a_record_that_is_not_json_is_discarded(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -54,8 +55,9 @@ def test_a_file_replaced_by_rename_is_hashed_again(tmp_path, reads):
     assert len(reads) == 2
 
 
-def test_a_cache_hit_reads_the_cached_zip_once_as_it_is_placed(tmp_path, reads):
-    """A warm build (a new process: nothing remembered) hashes the cached layer only while copying it."""
+def test_a_cache_hit_reads_the_cached_zip_once_as_it_is_placed(tmp_path, reads, monkeypatch):
+    """A warm build (a new process: nothing remembered) reads the cached layer once, as it copies it,
+    checking a CRC-32 rather than hashing it: the record's sha256 then stands for the bytes placed."""
     built = tmp_path / "built.zip"
     built.write_bytes(b"layer bytes" * 1000)
     cache = LayerCache(tmp_path / "cache")
@@ -68,10 +70,41 @@ def test_a_cache_hit_reads_the_cached_zip_once_as_it_is_placed(tmp_path, reads):
     placed = tmp_path / "next-build" / "layer.zip"
     placed.parent.mkdir()
 
+    opened: list[str] = []
+    real_open = Path.open
+
+    def counting_open(path, *arguments, **options):
+        opened.append(str(path))
+        return real_open(path, *arguments, **options)
+
+    monkeypatch.setattr(cache_module, "_clone", lambda source, destination: False)  # ext4, tmpfs
+    monkeypatch.setattr(Path, "open", counting_open)
     assert cache.place(found, placed)
     assert file_sha256(placed) == hashlib.sha256(built.read_bytes()).hexdigest()
+    monkeypatch.undo()
+
+    assert reads == []  # no sha256 of the layer, for the placement or for the manifest after it
+    assert opened.count(str(found.zip_path)) == 1
     assert placed.read_bytes() == built.read_bytes()
-    assert len(reads) == 1
+
+
+def test_a_cache_entry_with_bytes_changed_but_not_its_size_is_caught_when_placed(tmp_path):
+    built = tmp_path / "built.zip"
+    built.write_bytes(b"layer bytes" * 1000)
+    cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built, {"entry": {"files": 1}})
+    found = cache.lookup("key")
+    assert found is not None
+    data = bytearray(found.zip_path.read_bytes())
+    data[5000] ^= 0x01  # one bit, in place
+    found.zip_path.write_bytes(bytes(data))
+    placed = tmp_path / "staging" / "layer.zip"
+    placed.parent.mkdir()
+
+    assert not cache.place(found, placed)
+    assert "does not match its recorded CRC-32" in cache.warnings[0]
+    assert list(placed.parent.iterdir()) == []
+    assert cache.lookup("key") is None
 
 
 def test_a_cache_entry_altered_on_disk_is_caught_when_placed(tmp_path):
@@ -86,7 +119,7 @@ def test_a_cache_entry_altered_on_disk_is_caught_when_placed(tmp_path):
     placed.parent.mkdir()
 
     assert not cache.place(found, placed)
-    assert "does not match its recorded sha256" in cache.warnings[0]
+    assert "does not match its recorded CRC-32" in cache.warnings[0]
     assert not placed.exists() and list(placed.parent.iterdir()) == []
     assert cache.lookup("key") is None  # discarded: the next build rebuilds it
 

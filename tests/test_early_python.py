@@ -13,6 +13,7 @@ import pytest
 
 from hatch_lambda.build import early_python
 from hatch_lambda.build.early_python import EarlyRuntimePython
+from hatch_lambda.build.target import needs_runtime_python
 from hatch_lambda.files.installed_tree import files_to_pack
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform import interpreters
@@ -186,9 +187,9 @@ def test_a_search_that_fails_is_left_for_the_build_to_report(monkeypatch, own_py
 
 
 def test_nothing_is_started_for_a_build_that_needs_no_runtime_python():
-    assert not EarlyRuntimePython.wanted(config())
-    assert EarlyRuntimePython.wanted(config(compile_bytecode=True))
-    assert EarlyRuntimePython.wanted(config(handlers=("app.handler.handle",)))
+    assert not needs_runtime_python(config())
+    assert needs_runtime_python(config(compile_bytecode=True))
+    assert needs_runtime_python(config(handlers=("app.handler.handle",)))
 
 
 def test_a_failed_build_leaves_no_probe_of_a_hanging_interpreter_running(tmp_path, offline_environment):

@@ -13,18 +13,22 @@ The package's own functions hold the GIL while they compress, so threads would t
 wheel's extension exports libdeflate's C API, and `ctypes` releases the GIL around a foreign call:
 called that way, each thread compresses on its own core, with one compressor per thread and level
 reused across entries. Where those symbols are missing (a build that hides them), the package's
-functions are used: the same library, the same bytes, one core.
+functions are used: the same library, the same bytes, one core. A zip written on one thread (a
+project's few files) uses them too, so a warm build never loads `ctypes`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import threading
 from functools import cache
+from typing import TYPE_CHECKING
 
 import deflate
 import deflate._deflate
+
+if TYPE_CHECKING:
+    import ctypes
 
 LIBRARY = "libdeflate"
 WRAPPER_VERSION: str = deflate.__version__
@@ -35,11 +39,14 @@ class DeflateFailed(Exception):
     """libdeflate refused an input it was given room for; not expected to happen."""
 
 
-def compress(data: bytes, level: int) -> bytes:
-    """`data` as one raw deflate stream (no zlib or gzip wrapper), as a zip entry holds it."""
-    api = _c_api()
+def compress(data: bytes, level: int, *, threaded: bool = True) -> bytes:
+    """`data` as one raw deflate stream (no zlib or gzip wrapper), as a zip entry holds it.
+    `threaded`: called on one of several compressing threads, so through the C API, without the GIL."""
+    api = _c_api() if threaded else None
     if api is None:
         return bytes(deflate.deflate_compress(data, level))
+    import ctypes  # noqa: PLC0415 - loaded by `_c_api` already
+
     compressor = _thread_compressor(api, level)
     bound = api.libdeflate_deflate_compress_bound(compressor.handle, len(data))
     out = ctypes.create_string_buffer(bound)
@@ -55,18 +62,21 @@ def fingerprint() -> str:
     """A short digest of what this build of libdeflate makes of a fixed sample: two builds that
     report one wrapper version (a source build of `deflate` linked to another libdeflate) but
     compress differently get different fingerprints, so their outputs are never taken for each other."""
+    # 27 KB of literals and repeats at many distances: enough for two libdeflates' match finders and
+    # block splitting to differ, and under a millisecond (every build's cache key asks for it).
     sample = b"".join(
         hashlib.sha256(str(index).encode()).digest()[: index % 32] + b"hatch-lambda layer " * (index % 5)
-        for index in range(4096)
+        for index in range(512)
     )
-    return hashlib.sha256(compress(sample, 6)).hexdigest()
+    return hashlib.sha256(compress(sample, 6, threaded=False)).hexdigest()
 
 
-def crc32(data: bytes) -> int:
-    api = _c_api()
+def crc32(data: bytes, start: int = 0, *, threaded: bool = True) -> int:
+    """The CRC-32 of `data`, continuing from `start` (the CRC-32 of what came before it)."""
+    api = _c_api() if threaded else None
     if api is None:
-        return deflate.crc32(data)
-    return int(api.libdeflate_crc32(0, data, len(data)))
+        return int(deflate.crc32(data, start))
+    return int(api.libdeflate_crc32(start, data, len(data)))
 
 
 def parallel() -> bool:
@@ -76,6 +86,8 @@ def parallel() -> bool:
 
 @cache
 def _c_api() -> ctypes.CDLL | None:
+    import ctypes  # noqa: PLC0415 - only a zip compressed on several threads needs it
+
     try:
         api = ctypes.CDLL(deflate._deflate.__file__)
         api.libdeflate_alloc_compressor.restype = ctypes.c_void_p

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, BinaryIO
 from hatchling.builders.utils import normalize_file_permissions
 
 from hatch_lambda.archive.atomic import replacing
-from hatch_lambda.archive.entry_cache import EntryStore
 from hatch_lambda.archive.zip_stream import Entry, write_entries
 from hatch_lambda.files.digest import file_sha256, remember_digest
 from hatch_lambda.files.record import FileToPack, ZipDateTime
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
+
+    from hatch_lambda.archive.entry_cache import EntryStore
 
 COMPRESSION = zipfile.ZIP_DEFLATED
 DEFAULT_COMPRESS_LEVEL = 6  # as zlib's default: libdeflate's 6 is both faster and smaller
@@ -75,6 +76,8 @@ def write_reproducible_zip(
         by_path[file.archive_path] = file
 
     ordered = [by_path[archive_path] for archive_path in sorted(by_path)]
+    if workers is None and _small(ordered):
+        workers = 1  # a thread pool costs more than a project's few files take to compress
     with replacing(destination) as temporary, contextlib.ExitStack() as held:
         copy = held.enter_context(_BestEffortCopy(copy_to)) if copy_to is not None else None
         with _HashingFile(io.FileIO(temporary, "wb"), copy) as stream:
@@ -90,6 +93,15 @@ def write_reproducible_zip(
         file_count=len(by_path),
         sha256=file_sha256(destination),
     )
+
+
+def _small(files: list[FileToPack]) -> bool:
+    return (
+        sum(file.size if file.size is not None else _ONE_THREAD_BELOW for file in files) < _ONE_THREAD_BELOW
+    )
+
+
+_ONE_THREAD_BELOW = 1 << 20
 
 
 class _HashingFile(io.BufferedWriter):

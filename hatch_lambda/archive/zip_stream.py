@@ -16,13 +16,16 @@ import os
 import struct
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from hatch_lambda.archive import libdeflate
-from hatch_lambda.archive.entry_cache import EntryStore
 from hatch_lambda.errors import LambdaBuildError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from hatch_lambda.archive.entry_cache import EntryStore
 
 _ZIP64_END_OF_CENTRAL_DIRECTORY = struct.Struct("<4sQ2H2L4Q")
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
@@ -130,9 +133,11 @@ def _write_end_records(stream: BinaryIO, count: int, size: int, start: int) -> N
 def _compress_in_order(
     entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
 ) -> Iterator[_Compressed]:
-    if workers <= 1 or not libdeflate.parallel():
-        yield from (_compress(entry, level, store) for entry in entries)
+    if workers <= 1 or len(entries) <= 1 or not libdeflate.parallel():
+        yield from (_compress(entry, level, store, threaded=False) for entry in entries)
         return
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - a one-thread zip needs no pool
+
     # The window must be wide: a large library takes a second to compress, and the other workers
     # keep going on the entries after it only while the window has room. It still bounds memory
     # for trees far larger than a layer can be (Lambda allows 250 MB unzipped in all).
@@ -140,19 +145,20 @@ def _compress_in_order(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hatch-lambda-zip") as pool:
         pending: deque[Future[_Compressed]] = deque()
         for entry in entries:
-            pending.append(pool.submit(_compress, entry, level, store))
+            pending.append(pool.submit(_compress, entry, level, store, threaded=True))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def _compress(entry: Entry, level: int, store: EntryStore | None) -> _Compressed:
+def _compress(entry: Entry, level: int, store: EntryStore | None, *, threaded: bool) -> _Compressed:
     data = entry.read()
     if store is not None:
         stored = store.stream_for(data, level)
         return _Compressed(entry, stored.crc, len(data), stored.stream)
-    return _Compressed(entry, libdeflate.crc32(data), len(data), libdeflate.compress(data, level))
+    crc = libdeflate.crc32(data, threaded=threaded)
+    return _Compressed(entry, crc, len(data), libdeflate.compress(data, level, threaded=threaded))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from dependency_groups import resolve as resolve_groups
 from hatchling.builders.config import BuilderConfig
 from packaging.utils import InvalidName, canonicalize_name
 
@@ -25,8 +24,6 @@ from hatch_lambda.layer.shared_cache import S3Location, parse_s3_location
 from hatch_lambda.layer.sources import read_pyproject
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
-from hatch_lambda.runtime.environment import configured_environment
-from hatch_lambda.runtime.handler_name import parse_handlers
 from hatch_lambda.runtime.runtime_sdk import configured_runtime_sdk
 
 _T = TypeVar("_T")
@@ -214,6 +211,10 @@ class LambdaBuilderConfig(BuilderConfig):
         chosen = self._names_defined_in(
             "dependency-groups", defined, "a group of the `[dependency-groups]` table"
         )
+        if not chosen:
+            return chosen
+        from dependency_groups import resolve as resolve_groups  # noqa: PLC0415 - only when chosen
+
         for group in chosen:
             # Read now, so a bad entry stops the build before anything is resolved or written.
             try:
@@ -366,7 +367,12 @@ class LambdaBuilderConfig(BuilderConfig):
     def handlers(self) -> list[str]:
         """Every function's handler in the source zip: `handler` is one string or an array of them."""
         # The one rule for handler strings, the one the build-time check and `invoke` apply too.
-        return parse_handlers(self.target_config.get("handler", []), self._field("handler"))
+        value = self.target_config.get("handler", [])
+        if value == []:
+            return []
+        from hatch_lambda.runtime.handler_name import parse_handlers  # noqa: PLC0415 - only when set
+
+        return parse_handlers(value, self._field("handler"))
 
     @cached_property
     def handler(self) -> str | None:
@@ -376,7 +382,12 @@ class LambdaBuilderConfig(BuilderConfig):
     @cached_property
     def environment(self) -> dict[str, str]:
         """The function's environment variables, as its Lambda configuration sets them."""
-        return configured_environment(self.target_config.get("environment", {}), self._field("environment"))
+        value = self.target_config.get("environment", {})
+        if value == {}:
+            return {}
+        from hatch_lambda.runtime.environment import configured_environment  # noqa: PLC0415 - only when set
+
+        return configured_environment(value, self._field("environment"))
 
     @cached_property
     def runtime_sdk(self) -> str:

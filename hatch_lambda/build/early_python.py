@@ -47,11 +47,6 @@ class EarlyRuntimePython:
             self._uv = None  # `compile-bytecode` will say so; pyenv's versions still serve the check
         self._thread = threading.Thread(target=self._warm_up, name="hatch-lambda-runtime-python", daemon=True)
 
-    @staticmethod
-    def wanted(config: LambdaBuilderConfig) -> bool:
-        """Whether a build of `config` starts the runtime's CPython at all."""
-        return config.compile_bytecode or bool(config.handlers)
-
     def start(self) -> None:
         self._thread.start()
 

@@ -27,7 +27,6 @@ from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.shared_cache import SharedLayerCache
 from hatch_lambda.layer.sources import requirement_names
 from hatch_lambda.layer.uv import find_uv
-from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python, full_version
 
 
 @dataclass
@@ -256,6 +255,8 @@ def install_request(target: Target, requirements: list[str]) -> InstallRequest:
     }
     allow_sdist = [name for name in config.allow_sdist if name not in built]
     if allow_sdist:
+        from hatch_lambda.platform.interpreters import environment_variable_for, find_runtime_python  # noqa: PLC0415
+
         build_python = find_runtime_python(config.runtime, find_uv())
         if build_python is None:
             version = config.runtime.python_version_text
@@ -283,5 +284,7 @@ def _layer_options(target: Target) -> dict[str, Any]:
     options = layer_options(target.config, target.fixed_date_time)
     if target.config.compile_bytecode:
         # Bytecode bytes can differ between patch releases of one CPython minor version.
+        from hatch_lambda.platform.interpreters import full_version  # noqa: PLC0415 - `compile-bytecode` only
+
         options["compile-bytecode"] = full_version(target.bytecode_python)
     return options

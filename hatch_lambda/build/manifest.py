@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.archive.reproducible_zip import WrittenZip
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.files.installed_tree import InstalledDistribution
 from hatch_lambda.platform.runtimes import Runtime, uv_python_platform
+
+if TYPE_CHECKING:
+    from hatch_lambda.files.installed_tree import InstalledDistribution
 
 FORMAT_VERSION = 2
 ARTIFACT_KEYS = ("source", "layer")

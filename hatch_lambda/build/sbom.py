@@ -31,7 +31,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -40,7 +40,9 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.build.first_party import BuiltPackage
-from hatch_lambda.files.installed_tree import InstalledDistribution, dist_info_headers, installed_distribution
+
+if TYPE_CHECKING:
+    from hatch_lambda.files.installed_tree import InstalledDistribution
 
 SPEC_VERSION = "1.6"
 LICENSE_CLASSIFIER = "License :: "
@@ -80,6 +82,9 @@ def declared_licenses(metadata: Message) -> list[dict[str, Any]]:
 
 def layer_facts(installed: Path, prefix: str, file_hashes: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every distribution installed in `installed` (a `--target` tree that is zipped under `prefix`)."""
+    # Only a fresh layer is described from its tree (a cached one's facts are in its record).
+    from hatch_lambda.files.installed_tree import dist_info_headers, installed_distribution  # noqa: PLC0415
+
     facts = []
     for dist_info in sorted(installed.glob("*.dist-info")):
         metadata = (

@@ -17,7 +17,6 @@ from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.wheel_contents import plan_target_install
 from hatch_lambda.platform.proof import ProofResult, prove_source
-from hatch_lambda.runtime.bytecode import FUNCTION_ROOT
 
 
 def build_source_zip(
@@ -65,7 +64,11 @@ def build_source_zip(
             "Left out of the source zip (Lambda cannot use scripts, data or headers): "
             + ", ".join(plan.left_out)
         )
-    bytecode = target.bytecode(shipped, import_root="", extracted_to=FUNCTION_ROOT)
+    bytecode: list[FileToPack] = []
+    if target.config.compile_bytecode:
+        from hatch_lambda.runtime.bytecode import FUNCTION_ROOT  # noqa: PLC0415 - `compile-bytecode` only
+
+        bytecode = target.bytecode(shipped, import_root="", extracted_to=FUNCTION_ROOT)
     files = [*shipped, *bytecode]
     if bytecode:
         check_size(unzipped_size(files))

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hatch_lambda.build.config import LambdaBuilderConfig
-from hatch_lambda.build.early_python import EarlyRuntimePython
 from hatch_lambda.build.reporting import Reporter, waiting
 from hatch_lambda.files.record import FileToPack, ZipDateTime
 from hatch_lambda.layer.sources import ProjectSources
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform.limits import human
-from hatch_lambda.runtime.bytecode import compile_bytecode, runtime_python
+
+if TYPE_CHECKING:
+    from hatch_lambda.build.early_python import EarlyRuntimePython
 
 SOURCE_SUFFIX = "-lambda-source.zip"
 LAYER_INFIX = "-lambda-layer-"
@@ -94,20 +96,26 @@ class Target:
         """Begin finding the runtime's CPython in the background (and, when `compiles_source`, starting
         the source zip's compiler), if this build needs it: the steps that ask for it join the work
         in flight (`build.early_python`)."""
-        if self._early_python is not None or not EarlyRuntimePython.wanted(self.config):
+        if self._early_python is not None or not needs_runtime_python(self.config):
             return
+        from hatch_lambda.build.early_python import EarlyRuntimePython  # noqa: PLC0415 - only when needed
+
         self._early_python = EarlyRuntimePython(self.config, compiles_source=compiles_source)
         self._early_python.start()
 
     @cached_property
     def bytecode_python(self) -> str:
         """The runtime's CPython, found once per build: the compiler and the cache key both need it."""
+        from hatch_lambda.runtime.bytecode import runtime_python  # noqa: PLC0415 - `compile-bytecode` only
+
         return runtime_python(self.config.runtime, find_uv())
 
     def bytecode(self, files: list[FileToPack], *, import_root: str, extracted_to: str) -> list[FileToPack]:
         """Unchecked-hash `.pyc` files for `compile-bytecode`: Lambda can never write `__pycache__`."""
         if not self.config.compile_bytecode:
             return []
+        from hatch_lambda.runtime.bytecode import compile_bytecode  # noqa: PLC0415 - `compile-bytecode` only
+
         runtime = self.config.runtime
         waiting(self.reporter, f"Compiling bytecode with CPython {runtime.python_version_text}...")
         python = self.bytecode_python
@@ -132,6 +140,11 @@ class Target:
             f"({human(unzipped_size(compiled.pyc_files))})"
         )
         return compiled.pyc_files
+
+
+def needs_runtime_python(config: LambdaBuilderConfig) -> bool:
+    """Whether a build of `config` starts the runtime's CPython at all."""
+    return config.compile_bytecode or bool(config.handlers)
 
 
 def unzipped_size(files: list[FileToPack]) -> int:

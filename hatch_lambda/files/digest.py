@@ -44,12 +44,12 @@ def copy_hashing(source: Path, destination: Path, *, cloned: bool = False) -> st
     """
     digest = hashlib.sha256()
     if cloned:
-        with _reading(destination) as reading:
-            for block in iter(lambda: _read(reading), b""):
+        with reading_source(destination) as reading:
+            for block in iter(lambda: read_block(reading), b""):
                 digest.update(block)
     else:
-        with _reading(source) as reading, destination.open("wb") as writing:
-            for block in iter(lambda: _read(reading), b""):
+        with reading_source(source) as reading, destination.open("wb") as writing:
+            for block in iter(lambda: read_block(reading), b""):
                 digest.update(block)
                 writing.write(block)
     known = _HASHED[_identity(destination)] = digest.hexdigest()
@@ -61,7 +61,8 @@ class UnreadableSource(OSError):
 
 
 @contextmanager
-def _reading(path: Path) -> Iterator[BinaryIO]:
+def reading_source(path: Path) -> Iterator[BinaryIO]:
+    """`path` open for reading; an error opening it is an `UnreadableSource`."""
     try:
         stream = path.open("rb")
     except OSError as error:
@@ -70,7 +71,8 @@ def _reading(path: Path) -> Iterator[BinaryIO]:
         yield stream
 
 
-def _read(stream: BinaryIO) -> bytes:
+def read_block(stream: BinaryIO) -> bytes:
+    """The next block of `stream`; an error reading it is an `UnreadableSource`."""
     try:
         return stream.read(_BLOCK)
     except OSError as error:

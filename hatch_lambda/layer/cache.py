@@ -3,7 +3,10 @@
 The key is a digest of everything that decides a layer's bytes (see `layer.plan`), so a hit is
 the very zip a fresh build would write: it is copied (a reflink where the file system can) with no
 install and no zipping. The copy is the destination's own: nothing later done to the cache changes
-an artifact already placed.
+an artifact already placed. The bytes placed are checked against the record's CRC-32 and size as
+they are copied: a warm build reads the layer once, at a memory copy's speed (a sha256 of tens of
+MB costs more than the copy). The record seals its sha256 and CRC-32 together, and its sha256 was
+taken of the very bytes written, so bytes that match one match the other.
 
 The cache heals itself rather than trusting what it finds. Entries are written to a temporary file
 and renamed, under a per-key lock, so builds can share the cache. A hit is used only when its record
@@ -28,27 +31,41 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
-from hatch_lambda.files.digest import UnreadableSource, copy_hashing, file_sha256, remember_copy
+from hatch_lambda.files.digest import (
+    UnreadableSource,
+    copy_hashing,
+    file_sha256,
+    read_block,
+    reading_source,
+    remember_copy,
+    remember_digest,
+)
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
-RECORD_FORMAT = 2  # what `store` writes; a record of any other shape is discarded
+RECORD_FORMAT = 3  # what `store` writes; a record of any other shape is discarded
 # A build takes minutes; a lock or `.partial` file untouched for this long belongs to no live build.
 STALE_SECONDS = 6 * 60 * 60
-_RECORD_KEYS = frozenset({"format", "key", "sha256", "details", "details_sha256"})
+_RECORD_KEYS = frozenset({"format", "key", "sha256", "crc32", "details", "details_sha256"})
+# What the record's digest covers besides the details: the zip's two digests, kept together.
+_SEALED = ("sha256", "crc32")
+_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
 class CachedLayer:
     zip_path: Path
     details: dict[str, Any]  # the manifest entry and report data recorded when it was built
-    sha256: str  # what the zip's bytes must hash to; checked on the bytes placed (`place`)
+    sha256: str  # what the zip's bytes hash to
+    # The zip's CRC-32, which the bytes placed are checked against; None: check them by sha256.
+    crc32: int | None = None
 
 
 def cache_directory() -> Path:
@@ -109,12 +126,12 @@ class LayerCache:
             return None
         with suppress(OSError):
             os.utime(record_path)  # most recently used: kept longest by `prune`
-        return CachedLayer(zip_path, record["details"], str(record["sha256"]))
+        return CachedLayer(zip_path, record["details"], str(record["sha256"]), int(record["crc32"]))
 
     def place(self, found: CachedLayer, destination: Path) -> bool:
         """Copy a hit to `destination` if its bytes are still the recorded ones; else discard the
         entry with a warning and leave `destination` as it was."""
-        problem = place(found.zip_path, destination, found.sha256)
+        problem = place(found.zip_path, destination, found.sha256, found.crc32)
         if problem is None:
             return True
         self.warnings.append(
@@ -161,13 +178,14 @@ class LayerCache:
                 else:
                     own_copy(built_zip, temporary)
             # The record is written last: an entry without one is incomplete and never used.
-            record = {
+            record: dict[str, Any] = {
                 "format": RECORD_FORMAT,
                 "key": key,
                 "sha256": file_sha256(zip_path),
+                "crc32": _crc32_of(zip_path),
                 "details": details,
-                "details_sha256": details_digest(details),
             }
+            record["details_sha256"] = details_digest(_sealed(record))
             write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
         except OSError as error:
             self._discard(key)
@@ -262,23 +280,28 @@ class LayerCache:
 
 
 class _NotTheRecordedBytes(Exception):
-    pass
+    """The bytes placed are not the recorded ones; the argument names the digest that differs."""
 
 
-def place(source: Path, destination: Path, sha256: str) -> str | None:
+def place(source: Path, destination: Path, sha256: str, crc32: int | None = None) -> str | None:
     """Put a cached zip at `destination` atomically, as the destination's own copy, if and only if
-    the bytes placed hash to `sha256`; otherwise leave `destination` as it was and say why not.
+    the bytes placed are the recorded ones; otherwise leave `destination` as it was and say why not.
 
-    The bytes are hashed as they are copied (a warm build reads the cached layer once): the check is
-    of what was placed, so a cache entry changed after its lookup is caught too. A cached zip that
-    cannot be read is a reason, like bytes that do not match; failing to write `destination` is an
-    error (it is the build's own staging directory).
+    The bytes are checked as they are copied (a warm build reads the cached layer once): against
+    `crc32` and the source's size when given (a record sealed them with `sha256`), else by hashing
+    them. The check is of what was placed, so a cache entry changed after its lookup is caught too.
+    A cached zip that cannot be read is a reason, like bytes that do not match; failing to write
+    `destination` is an error (it is the build's own staging directory).
     """
     try:
         with replacing(destination) as temporary:
-            _copy_exactly(source, temporary, sha256)
-    except _NotTheRecordedBytes:
-        return "its zip does not match its recorded sha256 (truncated or altered)"
+            if crc32 is None:
+                _copy_exactly(source, temporary, sha256)
+            else:
+                _copy_checking_crc32(source, temporary, crc32)
+                remember_digest(temporary, sha256)  # kept by the rename: the same file
+    except _NotTheRecordedBytes as mismatch:
+        return f"its zip does not match its recorded {mismatch} (truncated or altered)"
     except UnreadableSource as error:
         return f"its zip cannot be read ({error.strerror or error})"
     return None
@@ -286,7 +309,37 @@ def place(source: Path, destination: Path, sha256: str) -> str | None:
 
 def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
     if copy_hashing(source, destination, cloned=_clone(source, destination)) != sha256:
-        raise _NotTheRecordedBytes
+        raise _NotTheRecordedBytes("sha256")
+
+
+def _copy_checking_crc32(source: Path, destination: Path, crc32: int) -> None:
+    """Copy `source` to `destination` (or read its reflink there); the bytes read must be all of
+    `source` as it was opened, with the CRC-32 `crc32`."""
+    cloned = _clone(source, destination)
+    with reading_source(destination if cloned else source) as reading, ExitStack() as stack:
+        writing = None if cloned else stack.enter_context(destination.open("wb"))
+        expected = os.fstat(reading.fileno()).st_size
+        crc, copied = 0, 0
+        for block in iter(lambda: read_block(reading), b""):
+            crc = libdeflate.crc32(block, crc, threaded=False)
+            copied += len(block)
+            if writing is not None:
+                writing.write(block)
+    if crc != crc32 or copied != expected:
+        raise _NotTheRecordedBytes("CRC-32")
+
+
+def _crc32_of(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as reading:
+        for block in iter(lambda: reading.read(_BLOCK), b""):
+            crc = libdeflate.crc32(block, crc, threaded=False)
+    return crc
+
+
+def _sealed(record: dict[str, Any]) -> dict[str, Any]:
+    """What a local record's digest covers: its details and the zip's digests."""
+    return {"details": record["details"], **{name: record[name] for name in _SEALED}}
 
 
 def own_copy(source: Path, destination: Path) -> None:
@@ -308,15 +361,23 @@ def _same_bytes(written: Path, built_zip: Path) -> bool:
         return False
 
 
-def record_problem(key: str, record: Any, *, keys: frozenset[str], record_format: int) -> str | None:
+def record_problem(
+    key: str,
+    record: Any,
+    *,
+    keys: frozenset[str],
+    record_format: int,
+    sealed: Callable[[dict[str, Any]], Any] | None = None,
+) -> str | None:
     """Why `record` does not have the shape, format, key and details digest of a record written for
-    `key`, or None when it has (the shared cache's records are checked by this rule too)."""
+    `key`, or None when it has (the shared cache's records are checked by this rule too). `sealed`
+    gives what the digest covers, when more than the details."""
     if not isinstance(record, dict) or set(record) != keys:
         return "its record is not one this version of hatch-lambda writes"
     if record["format"] != record_format or record["key"] != key:
         return "its record is of another format or key"
     if not isinstance(record["details"], dict) or record["details_sha256"] != details_digest(
-        record["details"]
+        record["details"] if sealed is None else sealed(record)
     ):
         return "its recorded details were altered"
     return None
@@ -324,10 +385,10 @@ def record_problem(key: str, record: Any, *, keys: frozenset[str], record_format
 
 def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
     """Why `record` is not exactly what `store` writes for `key`, or None when it is."""
-    problem = record_problem(key, record, keys=_RECORD_KEYS, record_format=RECORD_FORMAT)
+    problem = record_problem(key, record, keys=_RECORD_KEYS, record_format=RECORD_FORMAT, sealed=_sealed)
     if problem is not None:
         return problem
-    if not isinstance(record["sha256"], str):
+    if not isinstance(record["sha256"], str) or type(record["crc32"]) is not int:
         return "its record is not one this version of hatch-lambda writes"
     # The manifest reports the entry's sha256, the placement checks the record's: they must agree,
     # or a zip swapped with its record's sha256 would ship under another digest.

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import tomli_w
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -50,9 +49,7 @@ from packaging.utils import InvalidName, InvalidWheelFilename, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.layer.closure import installed_metadata
 from hatch_lambda.platform import runtimes
-from hatch_lambda.platform.interpreters import find_runtime_python
 from hatch_lambda.platform.runtimes import Runtime
 
 if sys.version_info >= (3, 11):
@@ -221,7 +218,7 @@ def prepare_locked_install(
                 groups,
                 scratch=scratch,
                 uv=uv,
-                python=find_runtime_python(runtime, uv),
+                python=_runtime_python(runtime, uv),
                 warnings=warnings,
             )
         )
@@ -318,6 +315,8 @@ def unmet_dependencies(
     project = canonicalize_name(project_name)
     left_out = {project, *(canonicalize_name(name) for name in excluded)}
     environment: MarkerEnvironment = dict(runtimes.marker_environment(runtime, architecture))
+    from hatch_lambda.layer.closure import installed_metadata  # noqa: PLC0415 - after an install only
+
     installed = {name: (item.version, item.requires) for name, item in installed_metadata(target).items()}
     problems: list[str] = []
     for name, (version, requires) in installed.items():
@@ -344,6 +343,13 @@ def _allows(specifier: SpecifierSet, version: str) -> bool:
         return True  # not PEP 440: nothing to compare against
 
 
+def _runtime_python(runtime: Runtime, uv: str) -> str | None:
+    """The runtime's CPython, which exporting a uv.lock needs (a pylock or requirements file does not)."""
+    from hatch_lambda.platform.interpreters import find_runtime_python  # noqa: PLC0415 - uv.lock only
+
+    return find_runtime_python(runtime, uv)
+
+
 # pylock.toml --------------------------------------------------------------------------------------
 
 
@@ -362,6 +368,8 @@ def _prepare_pylock(
     _check_requires_python(lock, data, runtime)
     chosen_extras, chosen_groups = _pylock_selection(lock, data, extras, groups)
     copy = scratch / "pylock.toml"  # uv recognises a PEP 751 lock by its name
+    import tomli_w  # noqa: PLC0415 - only a build that writes a lock file needs it
+
     copy.write_text(tomli_w.dumps(installable_pylock(data, lock.path.parent, left_out)), encoding="utf-8")
     arguments = ["--requirements", str(copy)]
     arguments += [argument for extra in chosen_extras for argument in ("--extra", extra)]
@@ -450,6 +458,8 @@ def pylock_subset(source: Path, names: set[str], destination: Path) -> bool:
     ]
     if not packages:
         return False
+    import tomli_w  # noqa: PLC0415 - only a build that writes a lock file needs it
+
     destination.write_text(tomli_w.dumps({**data, "packages": packages}), encoding="utf-8")
     return True
 
@@ -465,6 +475,8 @@ def split_pylock(source: Path, directory: Path) -> dict[str, Path]:
     for index, (name, packages) in enumerate(by_name.items()):
         path = directory / str(index) / "pylock.toml"  # uv recognises a PEP 751 lock by its name
         path.parent.mkdir(parents=True)
+        import tomli_w  # noqa: PLC0415 - only a build that writes a lock file needs it
+
         path.write_text(tomli_w.dumps({**data, "packages": packages}), encoding="utf-8")
         written[name] = path
     return written

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
 from hatch_lambda.errors import DependencyInstallError
-from hatch_lambda.layer.closure import InstalledMetadata, Walk, walk_installed_tree
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.runtimes import Runtime
+
+if TYPE_CHECKING:
+    from hatch_lambda.layer.closure import InstalledMetadata, Walk
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class InstallRequest:
     def walk_installed(self, target: Path) -> tuple[dict[NormalizedName, InstalledMetadata], Walk]:
         """What is installed in `target`, and the walk from the requirements over it, for the target,
         the project and `exclude-packages` left out."""
+        from hatch_lambda.layer.closure import walk_installed_tree  # noqa: PLC0415 - after an install only
+
         return walk_installed_tree(
             target,
             self.requirements,

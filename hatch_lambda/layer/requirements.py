@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dependency_groups import resolve as resolve_groups
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -49,10 +48,13 @@ def layer_requirements(
     collect(dependencies, None)
     for extra in extras:
         collect(optional.get(canonicalize_name(extra), []), None)
-    for group in groups:
+    if groups:
         # PEP 735 groups may include each other (`{include-group = "..."}`): the pypa reference
         # implementation resolves those, with cycle detection and name normalisation.
-        collect(resolve_groups(dict(dependency_groups or {}), group), None)
+        from dependency_groups import resolve as resolve_groups  # noqa: PLC0415 - only when chosen
+
+        for group in groups:
+            collect(resolve_groups(dict(dependency_groups or {}), group), None)
     return list(collected)
 
 

@@ -31,11 +31,6 @@ from pathlib import Path, PurePosixPath
 from packaging.tags import parse_tag
 
 from hatch_lambda.errors import UnreadableBinaryError
-from hatch_lambda.files.installed_tree import (
-    dist_info_headers,
-    distributions_by_record,
-    installed_distribution,
-)
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.binaries import (
@@ -90,6 +85,9 @@ def prove_layer(
     target: Path, files: Iterable[FileToPack], import_root: str, runtime: Runtime, architecture: str
 ) -> ProofResult:
     """Prove the layer's `files` (installed under `target`, zipped below `import_root`) load."""
+    # A layer's tree is read only when a layer is built fresh: a warm build proves only its code.
+    from hatch_lambda.files.installed_tree import distributions_by_record  # noqa: PLC0415
+
     owners = distributions_by_record(target)
     judge = _Judge(runtime, architecture, drop_hint="the layer's `slim-exclude`")
     judge.violations += _check_wheel_tags(target, runtime, architecture)
@@ -228,6 +226,8 @@ def _pattern_for(paths: list[str]) -> str:
 
 
 def _check_wheel_tags(target: Path, runtime: Runtime, architecture: str) -> list[Violation]:
+    from hatch_lambda.files.installed_tree import dist_info_headers, installed_distribution  # noqa: PLC0415
+
     accepted = runtimes.compatible_wheel_tags(runtime, architecture)
     violations = []
     for wheel_file in sorted(target.glob("*.dist-info/WHEEL")):
