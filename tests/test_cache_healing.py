@@ -9,6 +9,7 @@ import json
 import os
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,36 @@ def test_a_cache_zip_that_cannot_be_read_only_warns(tmp_path, offline_environmen
 
 def _sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_stored_record_holds_the_zips_crc32_whichever_way_it_was_stored(tmp_path):
+    """The CRC-32 a hit is checked against is the entry's own: taken while the zip was written
+    (the zip writer's second copy becomes the entry) or read from a zip stored by copy."""
+    from hatch_lambda.archive.reproducible_zip import write_reproducible_zip  # noqa: PLC0415
+    from hatch_lambda.files.record import FileToPack  # noqa: PLC0415
+
+    files = [
+        FileToPack(
+            f"python/m{index}.py",
+            (lambda index=index: b"v = %d\n" % index * 999),
+            False,
+            (2020, 1, 1, 0, 0, 0),
+        )
+        for index in range(40)
+    ]
+    cache = LayerCache(tmp_path / "cache")
+    with cache.copy_slot("written") as slot:
+        assert slot is not None
+        zip_path = write_reproducible_zip(
+            tmp_path / "dist" / "layer.zip", files, fixed_date_time=None, copy_to=slot
+        ).path
+        cache.store("written", zip_path, {"entry": {}}, written=slot)
+    cache.store("copied", built_zip(tmp_path, b"other zip bytes" * 100), {"entry": {}})
+
+    for key in ("written", "copied"):
+        record = json.loads(record_of(cache, key).read_text())
+        entry = cache.root / f"{key}.zip"
+        assert record["crc32"] == zlib.crc32(entry.read_bytes())
+        assert record["sha256"] == hashlib.sha256(entry.read_bytes()).hexdigest()
+        found = cache.lookup(key)
+        assert found is not None and cache.place(found, tmp_path / f"{key}-placed.zip")

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from hatchling.builders.utils import normalize_file_permissions
 
+from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.atomic import replacing
 from hatch_lambda.archive.zip_stream import Entry, write_entries
-from hatch_lambda.files.digest import file_sha256, remember_digest
+from hatch_lambda.files.digest import file_sha256, remember_crc32, remember_digest
 from hatch_lambda.files.record import FileToPack, ZipDateTime
 
 if TYPE_CHECKING:
@@ -80,12 +81,14 @@ def write_reproducible_zip(
         workers = 1  # a thread pool costs more than a project's few files take to compress
     with replacing(destination) as temporary, contextlib.ExitStack() as held:
         copy = held.enter_context(_BestEffortCopy(copy_to)) if copy_to is not None else None
-        with _HashingFile(io.FileIO(temporary, "wb"), copy) as stream:
+        with _HashingFile(io.FileIO(temporary, "wb"), copy, threaded=workers != 1) as stream:
             entries = [_entry(file, fixed_date_time) for file in ordered]
             unzipped_size = write_entries(stream, entries, level=compress_level, workers=workers, store=store)
         remember_digest(temporary, stream.sha256.hexdigest())  # kept by the rename: the same file
+        remember_crc32(temporary, stream.crc32)
         if copy is not None and copy.finish():
             remember_digest(copy.path, stream.sha256.hexdigest())
+            remember_crc32(copy.path, stream.crc32)
     return WrittenZip(
         path=destination,
         zipped_size=destination.stat().st_size,
@@ -108,13 +111,16 @@ class _HashingFile(io.BufferedWriter):
     """A file that hashes what is written to it: the zip's sha256 is known when it is closed,
     computed while the writer waits for its compressors, instead of reading tens of MB back."""
 
-    def __init__(self, raw: io.FileIO, copy: _BestEffortCopy | None) -> None:
+    def __init__(self, raw: io.FileIO, copy: _BestEffortCopy | None, *, threaded: bool) -> None:
         super().__init__(raw, buffer_size=1 << 20)
         self.sha256 = hashlib.sha256()
+        self.crc32 = 0  # the whole file's, which the layer cache records beside the sha256
+        self._threaded = threaded  # written while compressors run: the GIL is released for the CRC
         self._copy = copy
 
     def write(self, data: ReadableBuffer, /) -> int:
         self.sha256.update(data)
+        self.crc32 = libdeflate.crc32(bytes(data), self.crc32, threaded=self._threaded)
         if self._copy is not None:
             self._copy.write(data)
         return super().write(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,12 +85,33 @@ def remember_digest(path: Path, sha256: str) -> None:
     _HASHED[_identity(path)] = sha256
 
 
+def file_crc32(path: Path) -> int:
+    """The file's CRC-32, known without a read when this process wrote it (`remember_crc32`)."""
+    identity = _identity(path)
+    known = _CRC32.get(identity)
+    if known is None:
+        known = 0
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(_BLOCK), b""):
+                known = zlib.crc32(block, known)
+        _CRC32[identity] = known
+    return known
+
+
+def remember_crc32(path: Path, crc32: int) -> None:
+    """`path` was just written whole by this process, computing the CRC-32 of what it wrote."""
+    _CRC32[_identity(path)] = crc32
+
+
 def remember_copy(source: Path, copy: Path) -> None:
     """`copy` was just written whole from `source` (a reflink or the kernel's copy): when `source`'s
     sha256 is known and `source` is unchanged since, `copy` has the same one, without a second read."""
     known = _HASHED.get(_identity(source))
     if known is not None:
         _HASHED[_identity(copy)] = known
+    crc32 = _CRC32.get(_identity(source))
+    if crc32 is not None:
+        _CRC32[_identity(copy)] = crc32
 
 
 Identity = tuple[int, int, int, int]
@@ -102,3 +124,4 @@ def _identity(path: Path) -> Identity:
 
 
 _HASHED: dict[Identity, str] = {}
+_CRC32: dict[Identity, int] = {}

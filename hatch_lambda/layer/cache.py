@@ -42,6 +42,7 @@ from hatch_lambda.archive.atomic import make_writable_directory, replacing, writ
 from hatch_lambda.files.digest import (
     UnreadableSource,
     copy_hashing,
+    file_crc32,
     file_sha256,
     read_block,
     reading_source,
@@ -182,7 +183,7 @@ class LayerCache:
                 "format": RECORD_FORMAT,
                 "key": key,
                 "sha256": file_sha256(zip_path),
-                "crc32": _crc32_of(zip_path),
+                "crc32": file_crc32(zip_path),
                 "details": details,
             }
             record["details_sha256"] = details_digest(_sealed(record))
@@ -327,14 +328,6 @@ def _copy_checking_crc32(source: Path, destination: Path, crc32: int) -> None:
                 writing.write(block)
     if crc != crc32 or copied != expected:
         raise _NotTheRecordedBytes("CRC-32")
-
-
-def _crc32_of(path: Path) -> int:
-    crc = 0
-    with path.open("rb") as reading:
-        for block in iter(lambda: reading.read(_BLOCK), b""):
-            crc = libdeflate.crc32(block, crc, threaded=False)
-    return crc
 
 
 def _sealed(record: dict[str, Any]) -> dict[str, Any]:
