@@ -19,9 +19,8 @@ import io
 import stat
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from hatchling.builders.utils import normalize_file_permissions
 
@@ -41,8 +40,7 @@ DEFAULT_COMPRESS_LEVEL = 6  # as zlib's default: libdeflate's 6 is both faster a
 UNIX_CREATE_SYSTEM = 3
 
 
-@dataclass(frozen=True)
-class WrittenZip:
+class WrittenZip(NamedTuple):
     path: Path
     zipped_size: int
     unzipped_size: int

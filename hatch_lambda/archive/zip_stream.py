@@ -16,8 +16,7 @@ import os
 import struct
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.errors import LambdaBuildError
@@ -51,8 +50,7 @@ class ArchiveTooLargeError(LambdaBuildError):
         )
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     name: str
     read: Callable[[], bytes]
     date_time: tuple[int, int, int, int, int, int]
@@ -60,8 +58,7 @@ class Entry:
     create_system: int
 
 
-@dataclass(frozen=True)
-class _Compressed:
+class _Compressed(NamedTuple):
     entry: Entry
     crc: int
     size: int
@@ -161,8 +158,7 @@ def _compress(entry: Entry, level: int, store: EntryStore | None, *, threaded: b
     return _Compressed(entry, crc, len(data), libdeflate.compress(data, level, threaded=threaded))
 
 
-@dataclass(frozen=True)
-class _Headers:
+class _Headers(NamedTuple):
     local: bytes
     central: bytes
 

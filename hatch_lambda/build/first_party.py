@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from hatchling.builders.wheel import WheelBuilder
 from packaging.requirements import InvalidRequirement, Requirement
@@ -43,8 +44,7 @@ class FirstPartyBuildError(LambdaBuildError):
         )
 
 
-@dataclass(frozen=True)
-class BuiltPackage:
+class BuiltPackage(NamedTuple):
     package: FirstPartyPackage
     wheel_name: str
     files: list[FileToPack]

@@ -11,9 +11,8 @@ and refuses a release that is not deployable, or whose files no longer match it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.archive.reproducible_zip import WrittenZip
@@ -34,8 +33,7 @@ CHECK_SKIPPED = "skipped"
 CHECK_NOT_ASKED = "not-asked"
 
 
-@dataclass(frozen=True)
-class HandlerCheckRecord:
+class HandlerCheckRecord(NamedTuple):
     status: str  # CHECK_PASSED, CHECK_SKIPPED or CHECK_NOT_ASKED
     handlers: tuple[str, ...] = ()
     reason: str | None = None  # why it was skipped

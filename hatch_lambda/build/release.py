@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hatch_lambda.archive.atomic import write_text
 from hatch_lambda.build import manifest, sbom
@@ -55,8 +55,7 @@ class BuildStepError(LambdaBuildError):
         )
 
 
-@dataclass(frozen=True)
-class Committed:
+class Committed(NamedTuple):
     """What one run wrote: each version's artifact (the layer version's is the manifest without a layer)."""
 
     artifacts: dict[str, Path]

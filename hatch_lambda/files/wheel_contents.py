@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import email.parser
 import zipfile
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from hatch_lambda.errors import FirstPartyBinaryError, UnsafeZipPathError
 from hatch_lambda.files.debris import is_debris
@@ -20,8 +20,7 @@ from hatch_lambda.files.record import FileToPack, ZipDateTime
 IMPORTABLE_SCHEMES = frozenset({"purelib", "platlib"})
 
 
-@dataclass(frozen=True)
-class WheelInstallPlan:
+class WheelInstallPlan(NamedTuple):
     files: list[FileToPack]
     left_out: list[str]  # wheel paths of scripts, data and headers, which Lambda cannot use
     requires: list[str]  # the wheel's own `Requires-Dist`, as its METADATA lists them

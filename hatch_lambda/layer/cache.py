@@ -33,9 +33,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
@@ -60,8 +59,7 @@ _SEALED = ("sha256", "crc32")
 _BLOCK = 1 << 20
 
 
-@dataclass(frozen=True)
-class CachedLayer:
+class CachedLayer(NamedTuple):
     zip_path: Path
     details: dict[str, Any]  # the manifest entry and report data recorded when it was built
     sha256: str  # what the zip's bytes hash to

@@ -40,7 +40,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -127,8 +127,7 @@ class LockContents:
         self.unhashed = [item for item in self.unhashed if item != name]
 
 
-@dataclass(frozen=True)
-class _Lock:
+class _Lock(NamedTuple):
     path: Path
     shown: str
 

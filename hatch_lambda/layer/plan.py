@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -32,8 +32,7 @@ from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.uv import find_uv, resolve_with_uv
 
 
-@dataclass(frozen=True)
-class LayerInputs:
+class LayerInputs(NamedTuple):
     installer: str
     lock: Path | None
     extras: list[str]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from packaging.utils import NormalizedName
 
@@ -58,8 +58,7 @@ class InstallRequest:
         )
 
 
-@dataclass(frozen=True)
-class InstallSummary:
+class InstallSummary(NamedTuple):
     resolved: int
     installed: int
     seconds: float

@@ -18,9 +18,8 @@ Objects: `PREFIX/layers-v1/KEY.zip` and `PREFIX/layers-v1/KEY.json`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
@@ -46,8 +45,7 @@ class SharedCacheNeedsBoto3Error(LambdaBuildError):
         )
 
 
-@dataclass(frozen=True)
-class S3Location:
+class S3Location(NamedTuple):
     bucket: str
     prefix: str  # "" or ending with "/"
 

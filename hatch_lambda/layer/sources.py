@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -42,8 +42,7 @@ class SourcesError(LambdaBuildError):
         super().__init__(f"{pyproject}: {message}")
 
 
-@dataclass(frozen=True)
-class FirstPartyPackage:
+class FirstPartyPackage(NamedTuple):
     """A dependency whose code is the team's own: a workspace member, or a directory by path."""
 
     name: NormalizedName

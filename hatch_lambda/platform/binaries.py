@@ -34,7 +34,6 @@ import io
 import os
 import re
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, NamedTuple
 
@@ -123,8 +122,7 @@ _NUMBERED_GLIBC = re.compile(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)*")
 GLIBC_FEATURE_VERSIONS: dict[str, tuple[int, int]] = {"GLIBC_ABI_DT_RELR": (2, 36)}
 
 
-@dataclass(frozen=True)
-class ElfFacts:
+class ElfFacts(NamedTuple):
     """What decides whether the dynamic loader of a given machine and glibc accepts an ELF file."""
 
     # "x86_64", "aarch64", another name from `_MACHINES`/`_VARIANTS` (e.g. "i386", "x32"), or

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from packaging.tags import parse_tag
 
@@ -57,8 +58,7 @@ _SHOWN_DATA_FILES = 5
 UNRECORDED = "files no RECORD lists"
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     owner: str  # the distribution and its wheel, or the project, the file belongs to
     file: str | None  # the path inside the zip (below the import root); None for the wheel's tags
     problem: str  # starts with a verb: "needs GLIBC_2.38; ...", "is built for aarch64; ..."

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag
@@ -167,8 +167,7 @@ def derived_wheel_tags(runtime: Runtime, architecture: str) -> list[str]:
 # Complete platforms ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CompletePlatform:
+class CompletePlatform(NamedTuple):
     """One runtime and architecture as Lambda's CPython reports itself (a `data/*.json` file)."""
 
     runtime: str
@@ -261,8 +260,7 @@ def lifecycle_today(environment: dict[str, str] | None = None) -> date:
         raise LifecycleDateError(value) from error
 
 
-@dataclass(frozen=True)
-class LifecycleNotice:
+class LifecycleNotice(NamedTuple):
     """Where a runtime is in AWS's deprecation schedule on a given day, and what to tell the user."""
 
     runtime: Runtime
