@@ -143,6 +143,29 @@ def test_a_reflink_that_holds_other_bytes_is_caught(tmp_path, monkeypatch):
     assert place(cached_zip, tmp_path / "staging" / "other.zip", sha256) is not None
 
 
+def test_a_reflink_that_holds_other_bytes_is_caught_by_the_crc32_too(tmp_path, monkeypatch):
+    """A hit is checked by its recorded CRC-32: where the file system clones, the clone is read."""
+    import zlib  # noqa: PLC0415
+
+    cached_zip = tmp_path / "cached.zip"
+    cached_zip.write_bytes(b"layer bytes" * 1000)
+    sha256, crc32 = file_sha256(cached_zip), zlib.crc32(cached_zip.read_bytes())
+
+    def garbled_clone(source, destination):  # a clone that has the right size, wrong bytes
+        destination.write_bytes(b"\0" * source.stat().st_size)
+        return True
+
+    monkeypatch.setattr(cache_module, "_clone", garbled_clone)
+    placed = tmp_path / "staging" / "layer.zip"
+    placed.parent.mkdir()
+
+    assert "does not match its recorded CRC-32" in str(place(cached_zip, placed, sha256, crc32))
+    assert not placed.exists()
+    monkeypatch.setattr(cache_module, "_clone", lambda source, destination: False)
+    assert place(cached_zip, placed, sha256, crc32) is None
+    assert placed.read_bytes() == cached_zip.read_bytes()
+
+
 def test_a_zip_is_hashed_as_it_is_written_never_read_back(tmp_path, reads):
     from hatch_lambda.archive.reproducible_zip import write_reproducible_zip  # noqa: PLC0415
     from hatch_lambda.files.record import FileToPack  # noqa: PLC0415
