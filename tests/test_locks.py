@@ -100,6 +100,7 @@ def install(
     architecture: str = "x86_64",
 ) -> subprocess.CompletedProcess[str]:
     """`uv_installer.install_for_runtime`'s command, with the lock's arguments for `--requirements`."""
+    locked.write_files()
     excludes = target.parent / f"{target.name}-excludes.txt"
     excludes.write_text(PROJECT + "\n", encoding="utf-8")
     command = [
@@ -195,6 +196,20 @@ def test_pylock_installs_exactly_its_pins_for_the_target(tmp_path, uv_environmen
     }
     assert locked.warnings == []
     assert "Resolved" not in completed.stderr  # uv installs the lock's entries; it resolves nothing
+
+
+def test_the_pylock_copy_uv_installs_is_written_only_when_the_layer_is_installed(tmp_path, uv_environment):
+    """Planning reads the lock; the copy uv installs from is written by `write_files`, which a
+    build that takes its layer from the cache never calls."""
+    root = project_root(tmp_path)
+    compile_pylock(root, "hlfix-pure\n", "3.12")
+
+    locked = prepare(Path("pylock.toml"), root, ["hlfix-pure"])
+    copy = Path(locked.uv_arguments[locked.uv_arguments.index("--requirements") + 1])
+    assert not copy.exists()
+
+    locked.write_files()
+    assert copy.is_file() and 'name = "hlfix-pure"' in copy.read_text()
 
 
 def test_pylock_requires_python_is_checked_against_the_runtime_not_the_build_interpreter(

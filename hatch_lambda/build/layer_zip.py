@@ -47,6 +47,7 @@ def build_fresh_layer(
         f"Installing {counted(plan.resolved, 'package') if plan.resolved else 'the packages'} "
         f"for {target.description}...",
     )
+    plan.prepare_install()
     layer = install_layer(plan.request, config.installer, installed)
     summary = layer.summary
     target.reporter.display_info(

@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Union
@@ -90,6 +90,10 @@ class LockFileError(LambdaBuildError):
         super().__init__(message)
 
 
+def _nothing_to_write() -> None:
+    """A requirements file or an exported uv.lock is written already: uv reads it as it is."""
+
+
 @dataclass(frozen=True)
 class LockedInstall:
     """How to install a lock into the layer, and what it will install."""
@@ -106,6 +110,9 @@ class LockedInstall:
     unidentified: list[str] = field(default_factory=list)
     # A PEP 751 lock as parsed here, for what else reads it (identities, file hashes): read once.
     pylock: dict[str, Any] | None = None
+    # Writes the files `uv_arguments` name that are not written yet: run before installing. A
+    # build that takes its layer from the cache never installs, so never writes them.
+    write_files: Callable[[], None] = _nothing_to_write
 
 
 @dataclass
@@ -193,9 +200,10 @@ def prepare_locked_install(
         raise lock.error(unknown_lock_advice(path))
     warnings: list[str] = []
     pylock: dict[str, Any] | None = None
+    write_files = _nothing_to_write
     if kind == "pylock":
         pylock = _read_toml(lock)
-        arguments, contents = _prepare_pylock(
+        arguments, contents, write_files = _prepare_pylock(
             lock,
             pylock,
             left_out,
@@ -238,6 +246,7 @@ def prepare_locked_install(
         files_read=contents.files,
         unidentified=contents.unpinned,
         pylock=pylock,
+        write_files=write_files,
     )
 
 
@@ -362,18 +371,21 @@ def _prepare_pylock(
     extras: list[str],
     groups: list[str],
     scratch: Path,
-) -> tuple[list[str], LockContents]:
+) -> tuple[list[str], LockContents, Callable[[], None]]:
     _check_pylock_shape(lock, data)
     _check_requires_python(lock, data, runtime)
     chosen_extras, chosen_groups = _pylock_selection(lock, data, extras, groups)
     copy = scratch / "pylock.toml"  # uv recognises a PEP 751 lock by its name
-    import tomli_w  # noqa: PLC0415 - only a build that writes a lock file needs it
 
-    copy.write_text(tomli_w.dumps(installable_pylock(data, lock.path.parent, left_out)), encoding="utf-8")
+    def write_copy() -> None:
+        import tomli_w  # noqa: PLC0415 - only a build that installs writes it
+
+        copy.write_text(tomli_w.dumps(installable_pylock(data, lock.path.parent, left_out)), encoding="utf-8")
+
     arguments = ["--requirements", str(copy)]
     arguments += [argument for extra in chosen_extras for argument in ("--extra", extra)]
     arguments += [argument for group in chosen_groups for argument in ("--group", group)]
-    return arguments, pylock_contents(data, environment, chosen_extras, chosen_groups, left_out)
+    return arguments, pylock_contents(data, environment, chosen_extras, chosen_groups, left_out), write_copy
 
 
 def _check_pylock_shape(lock: _Lock, data: Mapping[str, Any]) -> None:

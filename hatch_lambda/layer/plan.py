@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,6 +50,9 @@ class LayerPlan:
     uncacheable_reason: str | None = None
     # File name -> sha256 of the wheels (and sdists) the lock installs from, for the SBOM.
     file_hashes: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Writes what `request`'s arguments name in scratch (a copy of the lock for uv): call it
+    # before installing; a layer taken from the cache needs none of it.
+    prepare_install: Callable[[], None] = lambda: None
 
 
 def plan_layer(request: InstallRequest, inputs: LayerInputs, scratch: Path) -> LayerPlan:
@@ -134,6 +138,7 @@ def _from_lock(request: InstallRequest, inputs: LayerInputs, lock: Path, scratch
             lock_path if user_lock else None, [*locked.unidentified, *distributions.unidentified]
         ),
         _file_hashes(lock_path, kind, locked.pylock),
+        locked.write_files,
     )
 
 
