@@ -64,10 +64,10 @@ def test_a_record_not_exactly_as_written_is_discarded_with_a_warning(tmp_path, a
     assert not list(cache.root.glob("key.*"))
 
 
-@pytest.mark.parametrize("field, value", [("sha256", "0" * 64), ("crc32", 12345)])
+@pytest.mark.parametrize("field, value", [("sha256", "0" * 64), ("crc32", 12345), ("size", 4)])
 def test_a_record_with_another_zip_digest_is_discarded(tmp_path, field, value):
-    """The record seals the zip's sha256 (which the manifest reports) with the CRC-32 (which the
-    bytes placed are checked against): one changed without the other is never trusted."""
+    """The record seals the zip's sha256 (which the manifest reports) with the CRC-32 and size
+    (which the bytes placed are checked against): one changed without the others is never trusted."""
     cache = LayerCache(tmp_path / "cache")
     cache.store("key", built_zip(tmp_path), {"entry": {"files": 1}})
     record = json.loads(record_of(cache, "key").read_text())
@@ -353,3 +353,67 @@ def test_a_stored_record_holds_the_zips_crc32_whichever_way_it_was_stored(tmp_pa
         assert record["sha256"] == hashlib.sha256(entry.read_bytes()).hexdigest()
         found = cache.lookup(key)
         assert found is not None and cache.place(found, tmp_path / f"{key}-placed.zip")
+
+
+def _crc32_keeping_suffix(data: bytes) -> bytes:
+    """Four bytes that, appended to `data`, leave its CRC-32 as it was: CRC-32 is affine in the
+    bits appended, so they are solved for (what a damaged copy can hit by chance 1 time in 2**32,
+    and anyone can compute)."""
+    start = zlib.crc32(data)
+    base = zlib.crc32(bytes(4), start)
+    # One row per bit of the suffix: what setting that bit changes in the CRC.
+    rows = [(zlib.crc32((1 << bit).to_bytes(4, "little"), start) ^ base, 1 << bit) for bit in range(32)]
+    wanted, chosen = start ^ base, 0
+    for position in range(32):
+        mask = 1 << position
+        pivot = next((row for row in rows if row[0] & mask), None)
+        assert pivot is not None
+        rows.remove(pivot)
+        rows = [(crc ^ pivot[0], bits ^ pivot[1]) if crc & mask else (crc, bits) for crc, bits in rows]
+        if wanted & mask:
+            wanted, chosen = wanted ^ pivot[0], chosen ^ pivot[1]
+    suffix = chosen.to_bytes(4, "little")
+    assert zlib.crc32(data + suffix) == start
+    return suffix
+
+
+def test_a_cached_zip_with_bytes_appended_that_keep_its_crc32_is_not_placed(tmp_path):
+    """The size a hit is checked against is the recorded one, not the size of the file found."""
+    cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built_zip(tmp_path, b"layer zip bytes" * 1000), {"entry": {}})
+    entry = cache.root / "key.zip"
+    entry.write_bytes(entry.read_bytes() + _crc32_keeping_suffix(entry.read_bytes()))
+
+    found = cache.lookup("key")
+    placed = tmp_path / "staging" / "layer.zip"
+
+    assert found is None or not cache.place(found, placed)
+    assert not placed.exists()
+    assert "Discarded the layer cache entry key.zip" in " ".join(cache.warnings)
+
+
+def test_a_cached_zip_grown_without_changing_its_crc32_is_not_shipped(
+    tmp_path, offline_environment, layer_cache
+):
+    """The manifest reports the record's sha256 and size: the zip shipped must have them."""
+    root = project(tmp_path / "app")
+    first = run_hatchling(root, "lambda", environment=offline_environment)
+    assert first.returncode == 0, output_of(first)
+    (entry,) = cache_entries(layer_cache)
+    entry.write_bytes(entry.read_bytes() + _crc32_keeping_suffix(entry.read_bytes()))
+
+    second = run_hatchling(root, "lambda", environment=offline_environment)
+    assert second.returncode == 0, output_of(second)
+    manifest = json.loads((root / "dist" / "cached_app-1.0-lambda.json").read_text())
+    shipped = root / "dist" / LAYER
+    assert manifest["artifacts"]["layer"]["sha256"] == _sha256_of(shipped)
+    assert manifest["artifacts"]["layer"]["zipped_size"] == shipped.stat().st_size
+
+
+def test_a_record_whose_size_is_not_its_entrys_zipped_size_is_discarded(tmp_path):
+    """The manifest reports the entry's `zipped_size`, the placement checks the record's size."""
+    cache = LayerCache(tmp_path / "cache")
+    cache.store("key", built_zip(tmp_path), {"entry": {"zipped_size": 4}})
+
+    assert cache.lookup("key") is None
+    assert "two different sizes" in cache.warnings[0]

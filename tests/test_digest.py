@@ -114,7 +114,7 @@ def test_a_cache_entry_altered_on_disk_is_caught_when_placed(tmp_path):
     cache.store("key", built, {"entry": {"files": 1}})
     found = cache.lookup("key")
     assert found is not None
-    (cache.root / "key.zip").write_bytes(b"altered after the lookup")  # the same window a race has
+    (cache.root / "key.zip").write_bytes(b"layer bytez")  # altered after the lookup, as a race could
     placed = tmp_path / "staging" / "layer.zip"
     placed.parent.mkdir()
 
@@ -159,10 +159,11 @@ def test_a_reflink_that_holds_other_bytes_is_caught_by_the_crc32_too(tmp_path, m
     placed = tmp_path / "staging" / "layer.zip"
     placed.parent.mkdir()
 
-    assert "does not match its recorded CRC-32" in str(place(cached_zip, placed, sha256, crc32))
+    size = cached_zip.stat().st_size
+    assert "does not match its recorded CRC-32" in str(place(cached_zip, placed, sha256, crc32, size))
     assert not placed.exists()
     monkeypatch.setattr(cache_module, "_clone", lambda source, destination: False)
-    assert place(cached_zip, placed, sha256, crc32) is None
+    assert place(cached_zip, placed, sha256, crc32, size) is None
     assert placed.read_bytes() == cached_zip.read_bytes()
 
 

@@ -53,9 +53,9 @@ KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of sev
 RECORD_FORMAT = 3  # what `store` writes; a record of any other shape is discarded
 # A build takes minutes; a lock or `.partial` file untouched for this long belongs to no live build.
 STALE_SECONDS = 6 * 60 * 60
-_RECORD_KEYS = frozenset({"format", "key", "sha256", "crc32", "details", "details_sha256"})
-# What the record's digest covers besides the details: the zip's two digests, kept together.
-_SEALED = ("sha256", "crc32")
+_RECORD_KEYS = frozenset({"format", "key", "sha256", "crc32", "size", "details", "details_sha256"})
+# What the record's digest covers besides the details: the zip's digests and size, kept together.
+_SEALED = ("sha256", "crc32", "size")
 _BLOCK = 1 << 20
 
 
@@ -63,8 +63,9 @@ class CachedLayer(NamedTuple):
     zip_path: Path
     details: dict[str, Any]  # the manifest entry and report data recorded when it was built
     sha256: str  # what the zip's bytes hash to
-    # The zip's CRC-32, which the bytes placed are checked against; None: check them by sha256.
+    # The zip's CRC-32 and size, which the bytes placed are checked against; None: check them by sha256.
     crc32: int | None = None
+    size: int | None = None
 
 
 def cache_directory() -> Path:
@@ -125,12 +126,14 @@ class LayerCache:
             return None
         with suppress(OSError):
             os.utime(record_path)  # most recently used: kept longest by `prune`
-        return CachedLayer(zip_path, record["details"], str(record["sha256"]), int(record["crc32"]))
+        return CachedLayer(
+            zip_path, record["details"], str(record["sha256"]), int(record["crc32"]), int(record["size"])
+        )
 
     def place(self, found: CachedLayer, destination: Path) -> bool:
         """Copy a hit to `destination` if its bytes are still the recorded ones; else discard the
         entry with a warning and leave `destination` as it was."""
-        problem = place(found.zip_path, destination, found.sha256, found.crc32)
+        problem = place(found.zip_path, destination, found.sha256, found.crc32, found.size)
         if problem is None:
             return True
         self.warnings.append(
@@ -182,6 +185,7 @@ class LayerCache:
                 "key": key,
                 "sha256": file_sha256(zip_path),
                 "crc32": file_crc32(zip_path),
+                "size": zip_path.stat().st_size,
                 "details": details,
             }
             record["details_sha256"] = details_digest(_sealed(record))
@@ -279,25 +283,28 @@ class LayerCache:
 
 
 class _NotTheRecordedBytes(Exception):
-    """The bytes placed are not the recorded ones; the argument names the digest that differs."""
+    """The bytes placed are not the recorded ones; the argument names the check that failed."""
 
 
-def place(source: Path, destination: Path, sha256: str, crc32: int | None = None) -> str | None:
+def place(
+    source: Path, destination: Path, sha256: str, crc32: int | None = None, size: int | None = None
+) -> str | None:
     """Put a cached zip at `destination` atomically, as the destination's own copy, if and only if
     the bytes placed are the recorded ones; otherwise leave `destination` as it was and say why not.
 
     The bytes are checked as they are copied (a warm build reads the cached layer once): against
-    `crc32` and the source's size when given (a record sealed them with `sha256`), else by hashing
-    them. The check is of what was placed, so a cache entry changed after its lookup is caught too.
+    `crc32` and `size` when given (a record sealed them with `sha256`), else by hashing them. The
+    size is the recorded one, not the file's: four bytes appended to a zip can restore its CRC-32,
+    never its size. The check is of what was placed, so an entry changed after its lookup is caught.
     A cached zip that cannot be read is a reason, like bytes that do not match; failing to write
     `destination` is an error (it is the build's own staging directory).
     """
     try:
         with replacing(destination) as temporary:
-            if crc32 is None:
+            if crc32 is None or size is None:
                 _copy_exactly(source, temporary, sha256)
             else:
-                _copy_checking_crc32(source, temporary, crc32)
+                _copy_checking_crc32(source, temporary, crc32, size)
                 remember_digest(temporary, sha256)  # kept by the rename: the same file
     except _NotTheRecordedBytes as mismatch:
         return f"its zip does not match its recorded {mismatch} (truncated or altered)"
@@ -311,9 +318,9 @@ def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
         raise _NotTheRecordedBytes("sha256")
 
 
-def _copy_checking_crc32(source: Path, destination: Path, crc32: int) -> None:
+def _copy_checking_crc32(source: Path, destination: Path, crc32: int, size: int) -> None:
     """Copy `source` to `destination` (or read its reflink there); the bytes read must be all of
-    `source` as it was opened, with the CRC-32 `crc32`."""
+    `source` as it was opened, `size` of them, with the CRC-32 `crc32`."""
     cloned = _clone(source, destination)
     with reading_source(destination if cloned else source) as reading, ExitStack() as stack:
         writing = None if cloned else stack.enter_context(destination.open("wb"))
@@ -324,7 +331,9 @@ def _copy_checking_crc32(source: Path, destination: Path, crc32: int) -> None:
             copied += len(block)
             if writing is not None:
                 writing.write(block)
-    if crc != crc32 or copied != expected:
+    if copied != size or copied != expected:
+        raise _NotTheRecordedBytes("size")
+    if crc != crc32:
         raise _NotTheRecordedBytes("CRC-32")
 
 
@@ -379,13 +388,17 @@ def _record_problem(key: str, record: Any, zip_path: Path) -> str | None:
     problem = record_problem(key, record, keys=_RECORD_KEYS, record_format=RECORD_FORMAT, sealed=_sealed)
     if problem is not None:
         return problem
-    if not isinstance(record["sha256"], str) or type(record["crc32"]) is not int:
+    if not isinstance(record["sha256"], str) or not all(
+        type(record[name]) is int for name in ("crc32", "size")
+    ):
         return "its record is not one this version of hatch-lambda writes"
     # The manifest reports the entry's sha256, the placement checks the record's: they must agree,
     # or a zip swapped with its record's sha256 would ship under another digest.
     entry = record["details"].get("entry")
     if isinstance(entry, dict) and entry.get("sha256", record["sha256"]) != record["sha256"]:
         return "its record gives two different sha256 for its zip"
+    if isinstance(entry, dict) and entry.get("zipped_size", record["size"]) != record["size"]:
+        return "its record gives two different sizes for its zip"
     if not zip_path.is_file():
         return "its zip is missing"
     # The zip's bytes are checked against the recorded sha256 as they are placed (`place`).
