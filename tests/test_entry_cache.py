@@ -173,12 +173,115 @@ def test_an_unusable_directory_gives_a_plain_zip_and_one_warning(tmp_path):
     assert store.counts.reused == store.counts.compressed == 0
 
 
-def test_small_files_are_compressed_not_stored(tmp_path):
+def test_a_small_file_of_unknown_size_is_compressed_not_stored(tmp_path):
     store = EntryStore(tmp_path / "cache")
     small = [FileToPack("a.py", lambda: b"x" * (SMALLEST_STORED - 1), False, FIXED)]
     write(tmp_path / "small.zip", small, store)
 
     assert stored_entries(store) == []
+
+
+def listed_layer(modules: dict[str, bytes]) -> list[FileToPack]:
+    """Files as a layer lists them, each with its size: small modules of two packages, one library."""
+    blobs = {"python/big/core.so": random.Random(5).randbytes(200_000), **modules}
+    return [
+        FileToPack(path, (lambda data=data: data), False, FIXED, size=len(data))
+        for path, data in blobs.items()
+    ]
+
+
+def small_modules(version: str = "1") -> dict[str, bytes]:
+    modules = {f"python/alpha/m{index:03}.py": f"A = {index}\n".encode() * 50 for index in range(40)}
+    modules |= {
+        f"python/beta/m{index:03}.py": f"B = {index} {version}\n".encode() * 50 for index in range(40)
+    }
+    return modules
+
+
+def bundles(store: EntryStore) -> list[Path]:
+    return [path for path in stored_entries(store) if "bundles" in path.parts]
+
+
+def test_small_files_are_kept_in_bundles_per_package_and_give_the_same_bytes(tmp_path):
+    files = listed_layer(small_modules())
+    plain = write(tmp_path / "plain.zip", files, None)
+    cold_store = EntryStore(tmp_path / "cache")
+    cold = write(tmp_path / "cold.zip", files, cold_store)
+    warm_store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", files, warm_store)
+
+    assert plain == cold == warm
+    assert len(bundles(cold_store)) == 2  # alpha's and beta's modules, each under BUNDLE_BYTES
+    assert (cold_store.counts.bundled_compressed, cold_store.counts.bundled_reused) == (80, 0)
+    assert (warm_store.counts.bundled_compressed, warm_store.counts.bundled_reused) == (0, 80)
+    assert warm_store.counts.reused == 1 and not warm_store.warnings
+
+
+def test_a_bump_of_one_package_compresses_only_its_small_files_again(tmp_path):
+    write(tmp_path / "before.zip", listed_layer(small_modules("1")), EntryStore(tmp_path / "cache"))
+    bumped = listed_layer(small_modules("2"))
+
+    store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", bumped, store)
+
+    assert (store.counts.bundled_reused, store.counts.bundled_compressed) == (40, 40)
+    assert warm == write(tmp_path / "plain.zip", bumped, None)
+
+
+def test_a_run_of_small_files_is_cut_into_bundles_of_bounded_size(tmp_path):
+    many = {f"python/alpha/m{index:03}.py": random.Random(index).randbytes(30_000) for index in range(30)}
+    files = listed_layer(many)
+    store = EntryStore(tmp_path / "cache")
+    written = write(tmp_path / "cold.zip", files, store)
+
+    assert len(bundles(store)) == -(-30 * 30_000 // entry_cache.BUNDLE_BYTES)
+    assert written == write(tmp_path / "warm.zip", files, EntryStore(tmp_path / "cache"))
+    assert written == write(tmp_path / "plain.zip", files, None)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda raw: raw[:-10], "truncated or altered"),
+        (lambda raw: raw[:-1] + bytes([raw[-1] ^ 0xFF]), "truncated or altered"),
+        (lambda raw: raw + b"extra", "more than its streams"),
+        (lambda raw: raw[:6], "shorter than its header"),
+        (lambda raw: b"JUNK" + raw[4:], "not a bundle this version"),
+    ],
+    ids=["truncated", "flipped-bit", "appended", "header-cut", "foreign"],
+)
+def test_a_damaged_bundle_is_compressed_again_said_and_replaced(tmp_path, damage, said):
+    files = listed_layer(small_modules())
+    plain = write(tmp_path / "plain.zip", files, None)
+    first = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", files, first)
+    victim = bundles(first)[0]
+    victim.write_bytes(damage(victim.read_bytes()))
+
+    damaged = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "damaged.zip", files, damaged) == plain
+    (warning,) = damaged.warnings
+    assert victim.name in warning and said in warning
+    assert (damaged.counts.bundled_reused, damaged.counts.bundled_compressed) == (40, 40)
+
+    healed = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "healed.zip", files, healed) == plain
+    assert healed.counts.bundled_reused == 80 and not healed.warnings
+
+
+def test_a_bundle_recorded_for_other_files_is_not_used(tmp_path):
+    files = listed_layer(small_modules())
+    plain = write(tmp_path / "plain.zip", files, None)
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    first, second = bundles(EntryStore(tmp_path / "cache"))
+    first_raw, second_raw = first.read_bytes(), second.read_bytes()
+    first.write_bytes(second_raw)  # intact, but alpha's streams where beta's are looked for
+    second.write_bytes(first_raw)
+
+    swapped = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "swapped.zip", files, swapped) == plain
+    assert len(swapped.warnings) == 2
+    assert all("not those of the files being zipped" in warning for warning in swapped.warnings)
 
 
 def test_prune_keeps_the_store_under_its_bound_dropping_the_least_recently_used(tmp_path):

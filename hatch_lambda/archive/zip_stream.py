@@ -6,7 +6,8 @@ releases the GIL), compressed in a thread pool and written in order as they comp
 bytes depend only on its data and the level, never on the thread or the number of workers (the
 tests compare 1, 2 and 4 workers with a one-thread build). Given an `EntryStore`, an entry whose
 data was compressed before at this level takes its stored stream (`archive.entry_cache`): the same
-bytes, without compressing again. Past 65,535 entries the end records are
+bytes, without compressing again. With a store, consecutive small files of one package are
+compressed (or taken from the store) together, as one bundle. Past 65,535 entries the end records are
 zip64's, as `zipfile` writes them; an archive over 4 GiB (far past what Lambda takes) is refused.
 """
 
@@ -56,6 +57,7 @@ class Entry(NamedTuple):
     date_time: tuple[int, int, int, int, int, int]
     external_attr: int
     create_system: int
+    size: int | None = None  # as listed, when known: which files go in a bundle; never written
 
 
 class _Compressed(NamedTuple):
@@ -130,8 +132,10 @@ def _write_end_records(stream: BinaryIO, count: int, size: int, start: int) -> N
 def _compress_in_order(
     entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
 ) -> Iterator[_Compressed]:
-    if workers <= 1 or len(entries) <= 1 or not libdeflate.parallel():
-        yield from (_compress(entry, level, store, threaded=False) for entry in entries)
+    units = _units(entries, store)
+    if workers <= 1 or len(units) <= 1 or not libdeflate.parallel():
+        for unit in units:
+            yield from _compress_unit(unit, level, store, threaded=False)
         return
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - a one-thread zip needs no pool
 
@@ -140,13 +144,67 @@ def _compress_in_order(
     # for trees far larger than a layer can be (Lambda allows 250 MB unzipped in all).
     window = max(workers * 4, _WINDOW_ENTRIES)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hatch-lambda-zip") as pool:
-        pending: deque[Future[_Compressed]] = deque()
-        for entry in entries:
-            pending.append(pool.submit(_compress, entry, level, store, threaded=True))
+        pending: deque[Future[list[_Compressed]]] = deque()
+        for unit in units:
+            pending.append(pool.submit(_compress_unit, unit, level, store, threaded=True))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
         while pending:
-            yield pending.popleft().result()
+            yield from pending.popleft().result()
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """What one task compresses: one file, or a bundle of small files kept in the store as one."""
+
+    entries: list[Entry]
+    bundle: bool
+
+
+def _units(entries: Sequence[Entry], store: EntryStore | None) -> list[_Unit]:
+    """The entries in order, cut into units: a file alone, or with a store, a run of consecutive
+    small files of one package, cut where it would pass `BUNDLE_BYTES`. The cuts depend only on
+    the files' names and listed sizes, so a package that did not change gives the bundles it gave
+    the build before."""
+    if store is None:
+        return [_Unit([entry], bundle=False) for entry in entries]
+    from hatch_lambda.archive.entry_cache import BUNDLE_BYTES, SMALLEST_STORED  # noqa: PLC0415
+
+    units: list[_Unit] = []
+    run: list[Entry] = []
+    run_bytes = 0
+    for entry in entries:
+        if entry.size is None or entry.size >= SMALLEST_STORED:
+            if run:
+                units.append(_Unit(run, bundle=True))
+                run, run_bytes = [], 0
+            units.append(_Unit([entry], bundle=False))
+            continue
+        if run and (_package(run[0].name) != _package(entry.name) or run_bytes + entry.size > BUNDLE_BYTES):
+            units.append(_Unit(run, bundle=True))
+            run, run_bytes = [], 0
+        run.append(entry)
+        run_bytes += entry.size
+    if run:
+        units.append(_Unit(run, bundle=True))
+    return units
+
+
+def _package(name: str) -> str:
+    """What a layer's entry belongs to, as far as bundles go: `python/numpy/linalg/x.py` ->
+    `python/numpy`; a file at the top (`python/six.py`) is a package of its own."""
+    return "/".join(name.split("/", 2)[:2])
+
+
+def _compress_unit(unit: _Unit, level: int, store: EntryStore | None, *, threaded: bool) -> list[_Compressed]:
+    if store is None or not unit.bundle:
+        return [_compress(entry, level, store, threaded=threaded) for entry in unit.entries]
+    data = [entry.read() for entry in unit.entries]
+    streams = store.streams_for_bundle(data, level)
+    return [
+        _Compressed(entry, stored.crc, len(item), stored.stream)
+        for entry, item, stored in zip(unit.entries, data, streams)
+    ]
 
 
 def _compress(entry: Entry, level: int, store: EntryStore | None, *, threaded: bool) -> _Compressed:
