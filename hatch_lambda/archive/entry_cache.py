@@ -19,8 +19,18 @@ Small files (under `SMALLEST_STORED`) are kept in bundles instead: one record ho
 of a run of small files of one package (`zip_stream` picks the runs), keyed by the sha256 of their
 data, each one's length first. One write per bundle rather than per file keeps a cold build's cost
 to a few dozen writes; a bump compresses again only the bundles of the packages it changed. A
-bundle is checked as an entry is, stream by stream, and is used whole or not at all. Warnings are
-collected in `EntryStore.warnings`; this module prints nothing.
+bundle is checked as an entry is, stream by stream, and is used whole or not at all.
+
+Hashing a layer's large files is most of what a bump's zip costs, so the store remembers, in
+`DIGESTS_FILE`, the sha256 it found for each large file by the file's identity (device, inode,
+size, modification time: uv links an unchanged file from its cache, so it keeps all four; its
+status-change time moves with every link, so it is not part of it). The remembered digest only
+says which entry to try: the entry is used only when its recorded crc32 and size are those of the
+data read now, as every entry is checked. A digest that does not lead to such an entry (the file was
+rewritten with its time set back, the memo is damaged or stale) is ignored without a word, the
+file is hashed, and the build goes on as if nothing had been remembered; nothing is ever stored
+under a remembered digest. Warnings are collected in `EntryStore.warnings`; this module prints
+nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from pathlib import Path
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.atomic import make_writable_directory, replacing
+from hatch_lambda.files.record import FileIdentity
 
 STORE_DIRECTORY = "entries-v1"
 # Measured on the benchmark layer (1,335 files): storing from 32 KiB (178 files, 92% of the bytes)
@@ -45,9 +56,9 @@ STORE_DIRECTORY = "entries-v1"
 # costs a cold one about 0.4 s more, in small writes.
 SMALLEST_STORED = 32 * 1024
 # A bundle holds at most this much data: small enough that a cold build's compressing threads still
-# share the work evenly (a bundle is compressed by one thread), large enough that a layer's 1,157
-# small files make about 60 writes.
-BUNDLE_BYTES = 256 * 1024
+# share the work evenly (a bundle is compressed by one thread, in about 10 ms), large enough that the
+# benchmark layer's 1,157 small files (6 MiB, 28 packages) make a few dozen writes.
+BUNDLE_BYTES = 512 * 1024
 # Layers are tens of MB compressed and their libraries are shared across builds and projects.
 DEFAULT_MAX_BYTES = 1 << 30
 # A `.partial` file untouched this long belongs to no live build (a build takes minutes).
@@ -61,6 +72,11 @@ _BUNDLE_MAGIC = b"HLZB"
 _BUNDLE_HEADER = struct.Struct("<4sL")
 _BUNDLE_ITEM = struct.Struct("<LQLQ")
 _LENGTH = struct.Struct("<Q")
+DIGESTS_FILE = "file-digests-v1"
+_DIGESTS_MAGIC = b"HLFD"
+_DIGEST_RECORD = struct.Struct("<QQQq32s")  # device, inode, size, mtime (ns), sha256
+# The digests kept: this build's first, then earlier builds' (other projects sharing the cache).
+_DIGESTS_KEPT = 8192
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,8 @@ class EntryStore:
         # so a slow disk delays only `flush`, not the zip.
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
+        self._remembered: dict[FileIdentity, bytes] | None = None  # read on first use
+        self._digests_found: dict[FileIdentity, bytes] = {}  # this build's
         self._usable = True
         try:
             make_writable_directory(self.root)
@@ -107,20 +125,30 @@ class EntryStore:
         """Whether entries can be kept: False once the directory could not be made or written."""
         return self._usable
 
-    def stream_for(self, data: bytes, level: int) -> StoredStream:
+    def stream_for(self, data: bytes, level: int, *, identity: FileIdentity | None = None) -> StoredStream:
         """`data`'s raw deflate stream at `level`: the stored one when it checks out, else compressed
-        (and stored, when `data` is large enough to be worth it). Safe to call from many threads."""
+        (and stored, when `data` is large enough to be worth it). `identity`: of the file `data` was
+        read from, if any, to try the entry of the digest remembered for it before hashing `data`.
+        Safe to call from many threads."""
         crc = libdeflate.crc32(data)
         if len(data) < SMALLEST_STORED or not self.usable:
             return StoredStream(crc, libdeflate.compress(data, level))
-        path = self._path(hashlib.sha256(data).hexdigest(), level)
+        if identity is not None:
+            remembered = self._remembered_digest(identity)
+            if remembered is not None:
+                stream = self._read(self._path(remembered.hex(), level), crc, len(data), quiet=True)
+                if stream is not None:
+                    self._found(identity, remembered, reused=len(data))
+                    return StoredStream(crc, stream)
+        digest = hashlib.sha256(data).digest()
+        path = self._path(digest.hex(), level)
         stream = self._read(path, crc, len(data))
         if stream is not None:
-            self._count(reused=len(data))
+            self._found(identity, digest, reused=len(data))
             return StoredStream(crc, stream)
         stream = libdeflate.compress(data, level)
         self._keep(path, crc, len(data), stream)
-        self._count(compressed=len(data))
+        self._found(identity, digest, compressed=len(data))
         return StoredStream(crc, stream)
 
     def streams_for_bundle(self, data: Sequence[bytes], level: int) -> list[StoredStream]:
@@ -153,6 +181,7 @@ class EntryStore:
             written.result()
         if writer is not None:
             writer.shutdown()
+        self._keep_digests()
 
     def prune(self) -> None:
         """Keep the store under `max_bytes`, least recently used entries removed first, and remove
@@ -185,7 +214,8 @@ class EntryStore:
 
     def _path(self, digest: str, level: int, *, bundle: bool = False) -> Path:
         levelled = self.root / self.library / f"level-{level}"
-        return (levelled / "bundles" if bundle else levelled) / digest[:2] / digest
+        # Bundles are few (a few dozen per layer): one directory, no directories to make per bundle.
+        return levelled / "bundles" / digest if bundle else levelled / digest[:2] / digest
 
     def _read_bundle(self, path: Path, crcs: list[int], sizes: list[int]) -> list[bytes] | None:
         try:
@@ -203,18 +233,23 @@ class EntryStore:
             os.utime(path)  # most recently used: kept longest by `prune`
         return streams
 
-    def _read(self, path: Path, crc: int, size: int) -> bytes | None:
+    def _read(self, path: Path, crc: int, size: int, *, quiet: bool = False) -> bytes | None:
+        """The stream of the entry at `path` if it stands for data of this crc32 and size. `quiet`:
+        tried for a remembered digest, so a mismatch says the memo is stale, not that the entry is
+        damaged (the entry for the data's own digest is read next, and warned about if damaged)."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as error:
-            self._warn_unused(path, f"it cannot be read ({error.strerror or error})")
+            if not quiet:
+                self._warn_unused(path, f"it cannot be read ({error.strerror or error})")
             return None
         stream = raw[_HEADER.size :]
         problem = _problem(raw[: _HEADER.size], stream, crc, size)
         if problem is not None:
-            self._warn_unused(path, problem)
+            if not quiet:
+                self._warn_unused(path, problem)
             return None
         with suppress(OSError):
             os.utime(path)  # most recently used: kept longest by `prune`
@@ -225,6 +260,35 @@ class EntryStore:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatch-lambda-entries")
             self._pending.append(self._writer.submit(self._write, path, crc, size, stream))
+
+    def _remembered_digest(self, identity: FileIdentity) -> bytes | None:
+        with self._lock:
+            if self._remembered is None:
+                self._remembered = _read_digests(self.root / DIGESTS_FILE)
+            return self._remembered.get(identity)
+
+    def _found(
+        self, identity: FileIdentity | None, digest: bytes, *, reused: int = 0, compressed: int = 0
+    ) -> None:
+        if identity is not None:
+            with self._lock:
+                self._digests_found[identity] = digest
+        self._count(reused=reused, compressed=compressed)
+
+    def _keep_digests(self) -> None:
+        """Write the digests found by this build, then earlier ones, when this build found new ones."""
+        with self._lock:
+            found, self._digests_found = self._digests_found, {}
+            remembered = self._remembered or {}
+        if not self.usable or all(remembered.get(identity) == digest for identity, digest in found.items()):
+            return
+        kept = {**found, **{key: value for key, value in remembered.items() if key not in found}}
+        records = b"".join(
+            _DIGEST_RECORD.pack(*identity, digest) for identity, digest in list(kept.items())[:_DIGESTS_KEPT]
+        )
+        self._write_record(self.root / DIGESTS_FILE, _DIGESTS_MAGIC + records)
+        with self._lock:
+            self._remembered = kept
 
     def _keep_bundle(self, path: Path, crcs: list[int], sizes: list[int], streams: list[bytes]) -> None:
         with self._lock:
@@ -297,6 +361,22 @@ def _problem(header: bytes, stream: bytes, crc: int, size: int) -> str | None:
     if len(stream) != stream_size or libdeflate.crc32(stream) != stream_crc:
         return "its deflate stream does not match its recorded crc32 and size (truncated or altered)"
     return None
+
+
+def _read_digests(path: Path) -> dict[FileIdentity, bytes]:
+    """The digests a memo holds; none when it is missing or not one this version writes (it is a
+    hint: a wrong digest leads to no entry that checks out)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return {}
+    body = raw[len(_DIGESTS_MAGIC) :]
+    if not raw.startswith(_DIGESTS_MAGIC) or len(body) % _DIGEST_RECORD.size:
+        return {}
+    digests: dict[FileIdentity, bytes] = {}
+    for device, inode, size, modified, digest in _DIGEST_RECORD.iter_unpack(body):
+        digests[(device, inode, size, modified)] = digest
+    return digests
 
 
 def _bundle_streams(raw: bytes, crcs: list[int], sizes: list[int]) -> list[bytes] | str:

@@ -178,6 +178,7 @@ def _entry(file: FileToPack, fixed_date_time: ZipDateTime | None) -> Entry:
         external_attr=info.external_attr,
         create_system=info.create_system,
         size=file.size,
+        identity=file.identity,
     )
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.files.record import FileIdentity
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -58,6 +58,7 @@ class Entry(NamedTuple):
     external_attr: int
     create_system: int
     size: int | None = None  # as listed, when known: which files go in a bundle; never written
+    identity: FileIdentity | None = None  # of the file on disk `read` reads, when it is one
 
 
 class _Compressed(NamedTuple):
@@ -132,10 +133,13 @@ def _write_end_records(stream: BinaryIO, count: int, size: int, start: int) -> N
 def _compress_in_order(
     entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
 ) -> Iterator[_Compressed]:
-    units = _units(entries, store)
-    if workers <= 1 or len(units) <= 1 or not libdeflate.parallel():
-        for unit in units:
-            yield from _compress_unit(unit, level, store, threaded=False)
+    plan = _plan(entries, store)
+    if workers <= 1 or len(plan.units) <= 1 or not libdeflate.parallel():
+        done: dict[int, list[_Compressed]] = {}
+        for unit_index, position in plan.slots:
+            if unit_index not in done:
+                done[unit_index] = _compress_unit(plan.units[unit_index], level, store, threaded=False)
+            yield _taken(done, unit_index, position, len(plan.units[unit_index].entries))
         return
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - a one-thread zip needs no pool
 
@@ -144,13 +148,26 @@ def _compress_in_order(
     # for trees far larger than a layer can be (Lambda allows 250 MB unzipped in all).
     window = max(workers * 4, _WINDOW_ENTRIES)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hatch-lambda-zip") as pool:
-        pending: deque[Future[list[_Compressed]]] = deque()
-        for unit in units:
-            pending.append(pool.submit(_compress_unit, unit, level, store, threaded=True))
-            if len(pending) >= window:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        pending: dict[int, Future[list[_Compressed]]] = {}
+        submitted = 0
+        for unit_index, position in plan.slots:
+            # Units are numbered in the order their first entries come, so this one is submitted.
+            while submitted < len(plan.units) and submitted <= unit_index + window:
+                pending[submitted] = pool.submit(
+                    _compress_unit, plan.units[submitted], level, store, threaded=True
+                )
+                submitted += 1
+            compressed = pending[unit_index].result()[position]
+            if position == len(plan.units[unit_index].entries) - 1:
+                del pending[unit_index]  # its last entry: nothing more is taken from it
+            yield compressed
+
+
+def _taken(done: dict[int, list[_Compressed]], unit_index: int, position: int, size: int) -> _Compressed:
+    compressed = done[unit_index][position]
+    if position == size - 1:
+        del done[unit_index]
+    return compressed
 
 
 @dataclass(frozen=True)
@@ -161,33 +178,40 @@ class _Unit:
     bundle: bool
 
 
-def _units(entries: Sequence[Entry], store: EntryStore | None) -> list[_Unit]:
-    """The entries in order, cut into units: a file alone, or with a store, a run of consecutive
-    small files of one package, cut where it would pass `BUNDLE_BYTES`. The cuts depend only on
-    the files' names and listed sizes, so a package that did not change gives the bundles it gave
-    the build before."""
+@dataclass(frozen=True)
+class _Plan:
+    units: list[_Unit]  # in the order of their first entries
+    slots: list[tuple[int, int]]  # per entry, in order: its unit and its place in the unit
+
+
+def _plan(entries: Sequence[Entry], store: EntryStore | None) -> _Plan:
+    """The units the entries are compressed in: a file alone, or with a store, the small files of
+    one package together (in order, cut where a bundle would pass `BUNDLE_BYTES`), whatever large
+    files come between them. The cuts depend only on the package's files' names and listed sizes,
+    so a package that did not change gives the bundles it gave the build before."""
     if store is None:
-        return [_Unit([entry], bundle=False) for entry in entries]
+        return _Plan(
+            [_Unit([entry], bundle=False) for entry in entries], [(index, 0) for index in range(len(entries))]
+        )
     from hatch_lambda.archive.entry_cache import BUNDLE_BYTES, SMALLEST_STORED  # noqa: PLC0415
 
     units: list[_Unit] = []
-    run: list[Entry] = []
-    run_bytes = 0
+    slots: list[tuple[int, int]] = []
+    open_bundles: dict[str, tuple[int, int]] = {}  # package -> its last bundle's unit and bytes
     for entry in entries:
         if entry.size is None or entry.size >= SMALLEST_STORED:
-            if run:
-                units.append(_Unit(run, bundle=True))
-                run, run_bytes = [], 0
+            slots.append((len(units), 0))
             units.append(_Unit([entry], bundle=False))
             continue
-        if run and (_package(run[0].name) != _package(entry.name) or run_bytes + entry.size > BUNDLE_BYTES):
-            units.append(_Unit(run, bundle=True))
-            run, run_bytes = [], 0
-        run.append(entry)
-        run_bytes += entry.size
-    if run:
-        units.append(_Unit(run, bundle=True))
-    return units
+        package = _package(entry.name)
+        unit_index, held = open_bundles.get(package, (-1, 0))
+        if unit_index < 0 or held + entry.size > BUNDLE_BYTES:
+            unit_index, held = len(units), 0
+            units.append(_Unit([], bundle=True))
+        slots.append((unit_index, len(units[unit_index].entries)))
+        units[unit_index].entries.append(entry)
+        open_bundles[package] = (unit_index, held + entry.size)
+    return _Plan(units, slots)
 
 
 def _package(name: str) -> str:
@@ -210,7 +234,7 @@ def _compress_unit(unit: _Unit, level: int, store: EntryStore | None, *, threade
 def _compress(entry: Entry, level: int, store: EntryStore | None, *, threaded: bool) -> _Compressed:
     data = entry.read()
     if store is not None:
-        stored = store.stream_for(data, level)
+        stored = store.stream_for(data, level, identity=entry.identity)
         return _Compressed(entry, stored.crc, len(data), stored.stream)
     crc = libdeflate.crc32(data, threaded=threaded)
     return _Compressed(entry, crc, len(data), libdeflate.compress(data, level, threaded=threaded))
