@@ -7,6 +7,7 @@ replaced; an unusable directory must still give a zip.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import pytest
 from hatch_lambda.archive import entry_cache, libdeflate
 from hatch_lambda.archive.entry_cache import SMALLEST_STORED, EntryStore
 from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
+from hatch_lambda.files.installed_tree import files_to_pack
 from hatch_lambda.files.record import FileToPack
 from tests.helpers import output_of, run_hatchling, write_project
 from tests.wheelfactory import WheelSpec, write_wheel
@@ -378,8 +380,114 @@ def test_a_dependency_bump_reuses_unchanged_streams_and_writes_a_cold_builds_byt
 
     assert warm == cold, f"warm:\n{warm_output}\ncold:\n{cold_output}"
     assert "Reused 1 compressed file" in warm_output and "compressed 1 new ones" in warm_output
+    # hlbump-native's dist-info is unchanged; hlbump_small's module and dist-info are new.
+    assert "small files: reused" in warm_output and "small files: reused 0," not in warm_output
     assert "Reused" not in cold_output
     layer = tmp_path / "bumped" / "inspected.zip"
     layer.write_bytes(warm)
     with zipfile.ZipFile(layer) as opened:
         assert opened.read("python/hlbump_small/__init__.py") == b"VERSION = '1.1'\n"
+
+
+def test_a_package_s_small_files_share_bundles_across_its_large_files(tmp_path):
+    modules = small_modules()
+    modules["python/alpha/m020_native.so"] = random.Random(9).randbytes(100_000)  # sorts mid-alpha
+    files = listed_layer(modules)
+    store = EntryStore(tmp_path / "cache")
+    written = write(tmp_path / "cold.zip", files, store)
+
+    assert len(bundles(store)) == 2  # alpha's 40 modules in one, beta's in the other
+    assert written == write(tmp_path / "plain.zip", files, None)
+    assert written == write(tmp_path / "warm.zip", files, EntryStore(tmp_path / "cache"))
+
+
+# Digests remembered by file identity. ------------------------------------------------------------
+
+
+def on_disk(root: Path, blobs: dict[str, bytes]) -> list[FileToPack]:
+    """Files written under `root` and listed as a layer's are, with their identities."""
+    for relative, data in blobs.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return files_to_pack(root, "python/")
+
+
+def large_blobs(seed: int = 11) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    return {"big/core.so": rng.randbytes(150_000), "big/tables.bin": rng.randbytes(90_000) * 2}
+
+
+def counting_sha256(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Patches the store's sha256 to count the large files it hashes (bundles hash many small ones)."""
+    sizes: list[int] = []
+    real = hashlib.sha256
+
+    def sha256(data: bytes = b"") -> hashlib._Hash:
+        if len(data) >= SMALLEST_STORED:
+            sizes.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(entry_cache.hashlib, "sha256", sha256)
+    return sizes
+
+
+def test_an_unchanged_file_is_not_hashed_again(tmp_path, monkeypatch):
+    files = on_disk(tmp_path / "tree", large_blobs())
+    plain = write(tmp_path / "plain.zip", files, None)
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    hashed = counting_sha256(monkeypatch)
+
+    store = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "warm.zip", files, store) == plain
+    assert hashed == [] and store.counts.reused == 2 and not store.warnings
+
+
+def test_a_file_rewritten_with_its_time_set_back_is_hashed_and_zipped_as_it_is_now(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    files = on_disk(tree, large_blobs())
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    library = tree / "big" / "core.so"
+    before = library.stat()
+    rewritten = random.Random(12).randbytes(before.st_size)
+    with library.open("r+b") as stream:  # in place: the same inode and size
+        stream.write(rewritten)
+    os.utime(library, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (library.stat().st_ino, library.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    hashed = counting_sha256(monkeypatch)
+
+    store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", files, store)
+
+    assert warm == write(tmp_path / "plain.zip", files, None)
+    assert hashed == [len(rewritten)] and (store.counts.reused, store.counts.compressed) == (1, 1)
+    assert not store.warnings  # a stale memo is no damage to report
+    new_entry = store._path(hashlib.sha256(rewritten).hexdigest(), 6)
+    assert new_entry.is_file()  # stored under the digest of what was read, not the remembered one
+    with zipfile.ZipFile(tmp_path / "warm.zip") as opened:
+        assert opened.read("python/big/core.so") == rewritten
+
+
+def swapped_digests(raw: bytes) -> bytes:
+    """The memo with its two records' digests swapped: each intact, each naming the other's entry."""
+    record = 64  # device, inode, size, mtime: 8 bytes each; the sha256: 32
+    head, first, second = raw[:4], raw[4 : 4 + record], raw[4 + record : 4 + 2 * record]
+    return head + first[:32] + second[32:] + second[:32] + first[32:]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda raw: raw[:-7], lambda raw: b"JUNK" + raw[4:], swapped_digests],
+    ids=["truncated", "foreign", "digests-swapped"],
+)
+def test_a_damaged_digest_memo_only_costs_hashing(tmp_path, monkeypatch, damage):
+    files = on_disk(tmp_path / "tree", large_blobs())
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    memo = tmp_path / "cache" / entry_cache.STORE_DIRECTORY / entry_cache.DIGESTS_FILE
+    assert len(memo.read_bytes()) == 4 + 2 * 64
+    memo.write_bytes(damage(memo.read_bytes()))
+    hashed = counting_sha256(monkeypatch)
+
+    store = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "warm.zip", files, store) == write(tmp_path / "plain.zip", files, None)
+    assert store.counts.reused == 2 and not store.warnings
+    assert len(hashed) == 2  # each file hashed, as with no memo
