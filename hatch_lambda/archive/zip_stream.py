@@ -170,16 +170,14 @@ def _taken(done: dict[int, list[_Compressed]], unit_index: int, position: int, s
     return compressed
 
 
-@dataclass(frozen=True)
-class _Unit:
+class _Unit(NamedTuple):
     """What one task compresses: one file, or a bundle of small files kept in the store as one."""
 
     entries: list[Entry]
     bundle: bool
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     units: list[_Unit]  # in the order of their first entries
     slots: list[tuple[int, int]]  # per entry, in order: its unit and its place in the unit
 
