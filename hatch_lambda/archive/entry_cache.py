@@ -16,7 +16,7 @@ recently used entries going first. A directory that cannot be written turns the 
 build, with one warning: the zip is then compressed in full, never refused.
 
 Small files (under `SMALLEST_STORED`) are kept in bundles instead: one record holds the streams
-of a run of small files of one package (`zip_stream` picks the runs), keyed by the sha256 of their
+of up to `BUNDLE_BYTES` of one package's small files (`zip_stream` groups them), keyed by the sha256 of their
 data, each one's length first. One write per bundle rather than per file keeps a cold build's cost
 to a few dozen writes; a bump compresses again only the bundles of the packages it changed. A
 bundle is checked as an entry is, stream by stream, and is used whole or not at all.
