@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
@@ -203,13 +204,30 @@ def _plan(entries: Sequence[Entry], store: EntryStore | None) -> _Plan:
             continue
         package = _package(entry.name)
         unit_index, held = open_bundles.get(package, (-1, 0))
-        if unit_index < 0 or held + entry.size > BUNDLE_BYTES:
+        if (
+            unit_index < 0
+            or held + entry.size > BUNDLE_BYTES
+            or (held >= _BUNDLE_MINIMUM and _cuts_before(entry.name))
+        ):
             unit_index, held = len(units), 0
             units.append(_Unit([], bundle=True))
         slots.append((unit_index, len(units[unit_index].entries)))
         units[unit_index].entries.append(entry)
         open_bundles[package] = (unit_index, held + entry.size)
     return _Plan(units, slots)
+
+
+# Most bundles are cut by their files' names, not by the bytes gathered: a file added or grown
+# early in a group (the whole layer, with the site-packages layout; all of `google/`'s distributions)
+# would otherwise move every cut after it, and a bump would compress all the following bundles again.
+# Cut by name, the bundles after the next such name are the ones the build before wrote.
+_BUNDLE_MINIMUM = 64 * 1024
+_NAME_CUT_ONE_IN = 16
+
+
+def _cuts_before(name: str) -> bool:
+    """Whether a bundle that holds enough ends before `name`: the same answer in every build."""
+    return zlib.crc32(name.encode("utf-8")) % _NAME_CUT_ONE_IN == 0
 
 
 def _package(name: str) -> str:
