@@ -7,6 +7,7 @@ replaced; an unusable directory must still give a zip.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import pytest
 from hatch_lambda.archive import entry_cache, libdeflate
 from hatch_lambda.archive.entry_cache import SMALLEST_STORED, EntryStore
 from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
+from hatch_lambda.files.installed_tree import files_to_pack
 from hatch_lambda.files.record import FileToPack
 from tests.helpers import output_of, run_hatchling, write_project
 from tests.wheelfactory import WheelSpec, write_wheel
@@ -173,12 +175,115 @@ def test_an_unusable_directory_gives_a_plain_zip_and_one_warning(tmp_path):
     assert store.counts.reused == store.counts.compressed == 0
 
 
-def test_small_files_are_compressed_not_stored(tmp_path):
+def test_a_small_file_of_unknown_size_is_compressed_not_stored(tmp_path):
     store = EntryStore(tmp_path / "cache")
     small = [FileToPack("a.py", lambda: b"x" * (SMALLEST_STORED - 1), False, FIXED)]
     write(tmp_path / "small.zip", small, store)
 
     assert stored_entries(store) == []
+
+
+def listed_layer(modules: dict[str, bytes]) -> list[FileToPack]:
+    """Files as a layer lists them, each with its size: small modules of two packages, one library."""
+    blobs = {"python/big/core.so": random.Random(5).randbytes(200_000), **modules}
+    return [
+        FileToPack(path, (lambda data=data: data), False, FIXED, size=len(data))
+        for path, data in blobs.items()
+    ]
+
+
+def small_modules(version: str = "1") -> dict[str, bytes]:
+    modules = {f"python/alpha/m{index:03}.py": f"A = {index}\n".encode() * 50 for index in range(40)}
+    modules |= {
+        f"python/beta/m{index:03}.py": f"B = {index} {version}\n".encode() * 50 for index in range(40)
+    }
+    return modules
+
+
+def bundles(store: EntryStore) -> list[Path]:
+    return [path for path in stored_entries(store) if "bundles" in path.parts]
+
+
+def test_small_files_are_kept_in_bundles_per_package_and_give_the_same_bytes(tmp_path):
+    files = listed_layer(small_modules())
+    plain = write(tmp_path / "plain.zip", files, None)
+    cold_store = EntryStore(tmp_path / "cache")
+    cold = write(tmp_path / "cold.zip", files, cold_store)
+    warm_store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", files, warm_store)
+
+    assert plain == cold == warm
+    assert len(bundles(cold_store)) == 2  # alpha's and beta's modules, each under BUNDLE_BYTES
+    assert (cold_store.counts.bundled_compressed, cold_store.counts.bundled_reused) == (80, 0)
+    assert (warm_store.counts.bundled_compressed, warm_store.counts.bundled_reused) == (0, 80)
+    assert warm_store.counts.reused == 1 and not warm_store.warnings
+
+
+def test_a_bump_of_one_package_compresses_only_its_small_files_again(tmp_path):
+    write(tmp_path / "before.zip", listed_layer(small_modules("1")), EntryStore(tmp_path / "cache"))
+    bumped = listed_layer(small_modules("2"))
+
+    store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", bumped, store)
+
+    assert (store.counts.bundled_reused, store.counts.bundled_compressed) == (40, 40)
+    assert warm == write(tmp_path / "plain.zip", bumped, None)
+
+
+def test_a_run_of_small_files_is_cut_into_bundles_of_bounded_size(tmp_path):
+    many = {f"python/alpha/m{index:03}.py": random.Random(index).randbytes(30_000) for index in range(30)}
+    files = listed_layer(many)
+    store = EntryStore(tmp_path / "cache")
+    written = write(tmp_path / "cold.zip", files, store)
+
+    assert len(bundles(store)) == -(-30 * 30_000 // entry_cache.BUNDLE_BYTES)
+    assert written == write(tmp_path / "warm.zip", files, EntryStore(tmp_path / "cache"))
+    assert written == write(tmp_path / "plain.zip", files, None)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda raw: raw[:-10], "truncated or altered"),
+        (lambda raw: raw[:-1] + bytes([raw[-1] ^ 0xFF]), "truncated or altered"),
+        (lambda raw: raw + b"extra", "more than its streams"),
+        (lambda raw: raw[:6], "shorter than its header"),
+        (lambda raw: b"JUNK" + raw[4:], "not a bundle this version"),
+    ],
+    ids=["truncated", "flipped-bit", "appended", "header-cut", "foreign"],
+)
+def test_a_damaged_bundle_is_compressed_again_said_and_replaced(tmp_path, damage, said):
+    files = listed_layer(small_modules())
+    plain = write(tmp_path / "plain.zip", files, None)
+    first = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", files, first)
+    victim = bundles(first)[0]
+    victim.write_bytes(damage(victim.read_bytes()))
+
+    damaged = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "damaged.zip", files, damaged) == plain
+    (warning,) = damaged.warnings
+    assert victim.name in warning and said in warning
+    assert (damaged.counts.bundled_reused, damaged.counts.bundled_compressed) == (40, 40)
+
+    healed = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "healed.zip", files, healed) == plain
+    assert healed.counts.bundled_reused == 80 and not healed.warnings
+
+
+def test_a_bundle_recorded_for_other_files_is_not_used(tmp_path):
+    files = listed_layer(small_modules())
+    plain = write(tmp_path / "plain.zip", files, None)
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    first, second = bundles(EntryStore(tmp_path / "cache"))
+    first_raw, second_raw = first.read_bytes(), second.read_bytes()
+    first.write_bytes(second_raw)  # intact, but alpha's streams where beta's are looked for
+    second.write_bytes(first_raw)
+
+    swapped = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "swapped.zip", files, swapped) == plain
+    assert len(swapped.warnings) == 2
+    assert all("not those of the files being zipped" in warning for warning in swapped.warnings)
 
 
 def test_prune_keeps_the_store_under_its_bound_dropping_the_least_recently_used(tmp_path):
@@ -275,8 +380,114 @@ def test_a_dependency_bump_reuses_unchanged_streams_and_writes_a_cold_builds_byt
 
     assert warm == cold, f"warm:\n{warm_output}\ncold:\n{cold_output}"
     assert "Reused 1 compressed file" in warm_output and "compressed 1 new ones" in warm_output
+    # hlbump-native's dist-info is unchanged; hlbump_small's module and dist-info are new.
+    assert "small files: reused" in warm_output and "small files: reused 0," not in warm_output
     assert "Reused" not in cold_output
     layer = tmp_path / "bumped" / "inspected.zip"
     layer.write_bytes(warm)
     with zipfile.ZipFile(layer) as opened:
         assert opened.read("python/hlbump_small/__init__.py") == b"VERSION = '1.1'\n"
+
+
+def test_a_package_s_small_files_share_bundles_across_its_large_files(tmp_path):
+    modules = small_modules()
+    modules["python/alpha/m020_native.so"] = random.Random(9).randbytes(100_000)  # sorts mid-alpha
+    files = listed_layer(modules)
+    store = EntryStore(tmp_path / "cache")
+    written = write(tmp_path / "cold.zip", files, store)
+
+    assert len(bundles(store)) == 2  # alpha's 40 modules in one, beta's in the other
+    assert written == write(tmp_path / "plain.zip", files, None)
+    assert written == write(tmp_path / "warm.zip", files, EntryStore(tmp_path / "cache"))
+
+
+# Digests remembered by file identity. ------------------------------------------------------------
+
+
+def on_disk(root: Path, blobs: dict[str, bytes]) -> list[FileToPack]:
+    """Files written under `root` and listed as a layer's are, with their identities."""
+    for relative, data in blobs.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return files_to_pack(root, "python/")
+
+
+def large_blobs(seed: int = 11) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    return {"big/core.so": rng.randbytes(150_000), "big/tables.bin": rng.randbytes(90_000) * 2}
+
+
+def counting_sha256(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Patches the store's sha256 to count the large files it hashes (bundles hash many small ones)."""
+    sizes: list[int] = []
+    real = hashlib.sha256
+
+    def sha256(data: bytes = b"") -> hashlib._Hash:
+        if len(data) >= SMALLEST_STORED:
+            sizes.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(entry_cache.hashlib, "sha256", sha256)
+    return sizes
+
+
+def test_an_unchanged_file_is_not_hashed_again(tmp_path, monkeypatch):
+    files = on_disk(tmp_path / "tree", large_blobs())
+    plain = write(tmp_path / "plain.zip", files, None)
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    hashed = counting_sha256(monkeypatch)
+
+    store = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "warm.zip", files, store) == plain
+    assert hashed == [] and store.counts.reused == 2 and not store.warnings
+
+
+def test_a_file_rewritten_with_its_time_set_back_is_hashed_and_zipped_as_it_is_now(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    files = on_disk(tree, large_blobs())
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    library = tree / "big" / "core.so"
+    before = library.stat()
+    rewritten = random.Random(12).randbytes(before.st_size)
+    with library.open("r+b") as stream:  # in place: the same inode and size
+        stream.write(rewritten)
+    os.utime(library, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (library.stat().st_ino, library.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    hashed = counting_sha256(monkeypatch)
+
+    store = EntryStore(tmp_path / "cache")
+    warm = write(tmp_path / "warm.zip", files, store)
+
+    assert warm == write(tmp_path / "plain.zip", files, None)
+    assert hashed == [len(rewritten)] and (store.counts.reused, store.counts.compressed) == (1, 1)
+    assert not store.warnings  # a stale memo is no damage to report
+    new_entry = store._path(hashlib.sha256(rewritten).hexdigest(), 6)
+    assert new_entry.is_file()  # stored under the digest of what was read, not the remembered one
+    with zipfile.ZipFile(tmp_path / "warm.zip") as opened:
+        assert opened.read("python/big/core.so") == rewritten
+
+
+def swapped_digests(raw: bytes) -> bytes:
+    """The memo with its two records' digests swapped: each intact, each naming the other's entry."""
+    record = 64  # device, inode, size, mtime: 8 bytes each; the sha256: 32
+    head, first, second = raw[:4], raw[4 : 4 + record], raw[4 + record : 4 + 2 * record]
+    return head + first[:32] + second[32:] + second[:32] + first[32:]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda raw: raw[:-7], lambda raw: b"JUNK" + raw[4:], swapped_digests],
+    ids=["truncated", "foreign", "digests-swapped"],
+)
+def test_a_damaged_digest_memo_only_costs_hashing(tmp_path, monkeypatch, damage):
+    files = on_disk(tmp_path / "tree", large_blobs())
+    write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"))
+    memo = tmp_path / "cache" / entry_cache.STORE_DIRECTORY / entry_cache.DIGESTS_FILE
+    assert len(memo.read_bytes()) == 4 + 2 * 64
+    memo.write_bytes(damage(memo.read_bytes()))
+    hashed = counting_sha256(monkeypatch)
+
+    store = EntryStore(tmp_path / "cache")
+    assert write(tmp_path / "warm.zip", files, store) == write(tmp_path / "plain.zip", files, None)
+    assert store.counts.reused == 2 and not store.warnings
+    assert len(hashed) == 2  # each file hashed, as with no memo

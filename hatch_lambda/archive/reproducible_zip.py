@@ -177,6 +177,8 @@ def _entry(file: FileToPack, fixed_date_time: ZipDateTime | None) -> Entry:
         date_time=fixed_date_time or file.modified,
         external_attr=info.external_attr,
         create_system=info.create_system,
+        size=file.size,
+        identity=file.identity,
     )
 
 

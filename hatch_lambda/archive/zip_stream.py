@@ -6,7 +6,8 @@ releases the GIL), compressed in a thread pool and written in order as they comp
 bytes depend only on its data and the level, never on the thread or the number of workers (the
 tests compare 1, 2 and 4 workers with a one-thread build). Given an `EntryStore`, an entry whose
 data was compressed before at this level takes its stored stream (`archive.entry_cache`): the same
-bytes, without compressing again. Past 65,535 entries the end records are
+bytes, without compressing again. With a store, consecutive small files of one package are
+compressed (or taken from the store) together, as one bundle. Past 65,535 entries the end records are
 zip64's, as `zipfile` writes them; an archive over 4 GiB (far past what Lambda takes) is refused.
 """
 
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import deque
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.files.record import FileIdentity
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -56,6 +58,8 @@ class Entry(NamedTuple):
     date_time: tuple[int, int, int, int, int, int]
     external_attr: int
     create_system: int
+    size: int | None = None  # as listed, when known: which files go in a bundle; never written
+    identity: FileIdentity | None = None  # of the file on disk `read` reads, when it is one
 
 
 class _Compressed(NamedTuple):
@@ -130,8 +134,13 @@ def _write_end_records(stream: BinaryIO, count: int, size: int, start: int) -> N
 def _compress_in_order(
     entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
 ) -> Iterator[_Compressed]:
-    if workers <= 1 or len(entries) <= 1 or not libdeflate.parallel():
-        yield from (_compress(entry, level, store, threaded=False) for entry in entries)
+    plan = _plan(entries, store)
+    if workers <= 1 or len(plan.units) <= 1 or not libdeflate.parallel():
+        done: dict[int, list[_Compressed]] = {}
+        for unit_index, position in plan.slots:
+            if unit_index not in done:
+                done[unit_index] = _compress_unit(plan.units[unit_index], level, store, threaded=False)
+            yield _taken(done, unit_index, position, len(plan.units[unit_index].entries))
         return
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - a one-thread zip needs no pool
 
@@ -140,19 +149,108 @@ def _compress_in_order(
     # for trees far larger than a layer can be (Lambda allows 250 MB unzipped in all).
     window = max(workers * 4, _WINDOW_ENTRIES)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hatch-lambda-zip") as pool:
-        pending: deque[Future[_Compressed]] = deque()
-        for entry in entries:
-            pending.append(pool.submit(_compress, entry, level, store, threaded=True))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        pending: dict[int, Future[list[_Compressed]]] = {}
+        submitted = 0
+        for unit_index, position in plan.slots:
+            # Units are numbered in the order their first entries come, so this one is submitted.
+            while submitted < len(plan.units) and submitted <= unit_index + window:
+                pending[submitted] = pool.submit(
+                    _compress_unit, plan.units[submitted], level, store, threaded=True
+                )
+                submitted += 1
+            compressed = pending[unit_index].result()[position]
+            if position == len(plan.units[unit_index].entries) - 1:
+                del pending[unit_index]  # its last entry: nothing more is taken from it
+            yield compressed
+
+
+def _taken(done: dict[int, list[_Compressed]], unit_index: int, position: int, size: int) -> _Compressed:
+    compressed = done[unit_index][position]
+    if position == size - 1:
+        del done[unit_index]
+    return compressed
+
+
+class _Unit(NamedTuple):
+    """What one task compresses: one file, or a bundle of small files kept in the store as one."""
+
+    entries: list[Entry]
+    bundle: bool
+
+
+class _Plan(NamedTuple):
+    units: list[_Unit]  # in the order of their first entries
+    slots: list[tuple[int, int]]  # per entry, in order: its unit and its place in the unit
+
+
+def _plan(entries: Sequence[Entry], store: EntryStore | None) -> _Plan:
+    """The units the entries are compressed in: a file alone, or with a store, the small files of
+    one package together (in order, cut where a bundle would pass `BUNDLE_BYTES`), whatever large
+    files come between them. The cuts depend only on the package's files' names and listed sizes,
+    so a package that did not change gives the bundles it gave the build before."""
+    if store is None:
+        return _Plan(
+            [_Unit([entry], bundle=False) for entry in entries], [(index, 0) for index in range(len(entries))]
+        )
+    from hatch_lambda.archive.entry_cache import BUNDLE_BYTES, SMALLEST_STORED  # noqa: PLC0415
+
+    units: list[_Unit] = []
+    slots: list[tuple[int, int]] = []
+    open_bundles: dict[str, tuple[int, int]] = {}  # package -> its last bundle's unit and bytes
+    for entry in entries:
+        if entry.size is None or entry.size >= SMALLEST_STORED:
+            slots.append((len(units), 0))
+            units.append(_Unit([entry], bundle=False))
+            continue
+        package = _package(entry.name)
+        unit_index, held = open_bundles.get(package, (-1, 0))
+        if (
+            unit_index < 0
+            or held + entry.size > BUNDLE_BYTES
+            or (held >= _BUNDLE_MINIMUM and _cuts_before(entry.name))
+        ):
+            unit_index, held = len(units), 0
+            units.append(_Unit([], bundle=True))
+        slots.append((unit_index, len(units[unit_index].entries)))
+        units[unit_index].entries.append(entry)
+        open_bundles[package] = (unit_index, held + entry.size)
+    return _Plan(units, slots)
+
+
+# Most bundles are cut by their files' names, not by the bytes gathered: a file added or grown
+# early in a group (the whole layer, with the site-packages layout; all of `google/`'s distributions)
+# would otherwise move every cut after it, and a bump would compress all the following bundles again.
+# Cut by name, the bundles after the next such name are the ones the build before wrote.
+_BUNDLE_MINIMUM = 64 * 1024
+_NAME_CUT_ONE_IN = 16
+
+
+def _cuts_before(name: str) -> bool:
+    """Whether a bundle that holds enough ends before `name`: the same answer in every build."""
+    return zlib.crc32(name.encode("utf-8")) % _NAME_CUT_ONE_IN == 0
+
+
+def _package(name: str) -> str:
+    """What a layer's entry belongs to, as far as bundles go: `python/numpy/linalg/x.py` ->
+    `python/numpy`; a file at the top (`python/six.py`) is a package of its own."""
+    return "/".join(name.split("/", 2)[:2])
+
+
+def _compress_unit(unit: _Unit, level: int, store: EntryStore | None, *, threaded: bool) -> list[_Compressed]:
+    if store is None or not unit.bundle:
+        return [_compress(entry, level, store, threaded=threaded) for entry in unit.entries]
+    data = [entry.read() for entry in unit.entries]
+    streams = store.streams_for_bundle(data, level)
+    return [
+        _Compressed(entry, stored.crc, len(item), stored.stream)
+        for entry, item, stored in zip(unit.entries, data, streams)
+    ]
 
 
 def _compress(entry: Entry, level: int, store: EntryStore | None, *, threaded: bool) -> _Compressed:
     data = entry.read()
     if store is not None:
-        stored = store.stream_for(data, level)
+        stored = store.stream_for(data, level, identity=entry.identity)
         return _Compressed(entry, stored.crc, len(data), stored.stream)
     crc = libdeflate.crc32(data, threaded=threaded)
     return _Compressed(entry, crc, len(data), libdeflate.compress(data, level, threaded=threaded))

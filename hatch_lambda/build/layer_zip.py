@@ -130,9 +130,10 @@ def _write_layer_zip(
         target.reporter.display_info(
             f"Reused {counted(counts.reused, 'compressed file')} ({human(counts.reused_bytes)}) "
             f"from the entry cache ({store.root}); compressed {counts.compressed} new ones "
-            f"({human(counts.compressed_bytes)})"
+            f"({human(counts.compressed_bytes)}); small files: reused {counts.bundled_reused}, "
+            f"compressed {counts.bundled_compressed}"
         )
-    if counts.compressed:
+    if counts.compressed or counts.bundled_compressed:
         store.prune()
     for warning in store.warnings:
         target.reporter.display_warning(warning)

@@ -99,6 +99,7 @@ def _file_to_pack(target: Path, prefix: str, relative: str, entry: os.DirEntry[s
             executable=bool(status.st_mode & 0o100),
             modified=zip_date_time(status.st_mtime),
             size=status.st_size,
+            identity=(status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns),
         )
     except UnsafeZipPathError as error:
         owner = owners_by_record(target).get(relative, "a dependency")

@@ -10,6 +10,10 @@ from typing import Callable
 from hatch_lambda.errors import UnsafeZipPathError
 
 ZipDateTime = tuple[int, int, int, int, int, int]
+# A file on disk: device, inode, size, modification time (ns). Replacing the file or writing it
+# changes one of them; setting the time back by hand is the one way to keep them (see
+# `archive.entry_cache` for why that is still caught).
+FileIdentity = tuple[int, int, int, int]
 
 # The earliest date a zip entry can hold.
 ZIP_EPOCH: ZipDateTime = (1980, 1, 1, 0, 0, 0)
@@ -25,6 +29,7 @@ class FileToPack:
     modified: ZipDateTime
     # Known up front for files on disk or in memory, so limits can be checked before any zipping.
     size: int | None = None
+    identity: FileIdentity | None = None  # for files read from disk
 
     def __post_init__(self) -> None:
         # Both sources build their records here, so this is the one rule for every zip entry.
