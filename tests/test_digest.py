@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -124,11 +125,16 @@ def test_a_cache_entry_altered_on_disk_is_caught_when_placed(tmp_path):
     assert cache.lookup("key") is None  # discarded: the next build rebuilds it
 
 
-def test_a_reflink_that_holds_other_bytes_is_caught(tmp_path, monkeypatch):
-    """Where the file system clones, the clone itself is read: what is checked is what was placed."""
+@pytest.mark.parametrize("checked_by", ["sha256", "CRC-32"])
+def test_a_reflink_that_holds_other_bytes_is_caught(tmp_path, monkeypatch, checked_by):
+    """Where the file system clones, the clone itself is read: what is checked is what was placed,
+    by the sha256 (the shared cache's downloads) or by the record's CRC-32 and size (a local hit)."""
     cached_zip = tmp_path / "cached.zip"
     cached_zip.write_bytes(b"layer bytes" * 1000)
     sha256 = file_sha256(cached_zip)
+    by_crc = (
+        (zlib.crc32(cached_zip.read_bytes()), cached_zip.stat().st_size) if checked_by == "CRC-32" else ()
+    )
 
     def garbled_clone(source, destination):  # a clone that has the right size, wrong bytes
         destination.write_bytes(b"\0" * source.stat().st_size)
@@ -138,32 +144,10 @@ def test_a_reflink_that_holds_other_bytes_is_caught(tmp_path, monkeypatch):
     placed = tmp_path / "staging" / "layer.zip"
     placed.parent.mkdir()
 
-    assert "does not match" in str(place(cached_zip, placed, sha256))
-    assert not placed.exists()
-    assert place(cached_zip, tmp_path / "staging" / "other.zip", sha256) is not None
-
-
-def test_a_reflink_that_holds_other_bytes_is_caught_by_the_crc32_too(tmp_path, monkeypatch):
-    """A hit is checked by its recorded CRC-32: where the file system clones, the clone is read."""
-    import zlib  # noqa: PLC0415
-
-    cached_zip = tmp_path / "cached.zip"
-    cached_zip.write_bytes(b"layer bytes" * 1000)
-    sha256, crc32 = file_sha256(cached_zip), zlib.crc32(cached_zip.read_bytes())
-
-    def garbled_clone(source, destination):  # a clone that has the right size, wrong bytes
-        destination.write_bytes(b"\0" * source.stat().st_size)
-        return True
-
-    monkeypatch.setattr(cache_module, "_clone", garbled_clone)
-    placed = tmp_path / "staging" / "layer.zip"
-    placed.parent.mkdir()
-
-    size = cached_zip.stat().st_size
-    assert "does not match its recorded CRC-32" in str(place(cached_zip, placed, sha256, crc32, size))
+    assert f"does not match its recorded {checked_by}" in str(place(cached_zip, placed, sha256, *by_crc))
     assert not placed.exists()
     monkeypatch.setattr(cache_module, "_clone", lambda source, destination: False)
-    assert place(cached_zip, placed, sha256, crc32, size) is None
+    assert place(cached_zip, placed, sha256, *by_crc) is None
     assert placed.read_bytes() == cached_zip.read_bytes()
 
 

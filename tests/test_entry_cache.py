@@ -73,23 +73,11 @@ def test_a_filled_store_gives_the_bytes_of_an_empty_one_and_of_no_store(tmp_path
 def test_bundles_never_make_the_bytes_depend_on_the_worker_count(tmp_path, workers):
     """With sizes listed (as the installed tree lists them), small files go in bundles: filled and
     reused with any number of workers, the zip is a one-thread build's without a store."""
-    files = [
-        FileToPack(file.archive_path, file.read, False, FIXED, len(file.read())) for file in library_files()
-    ] + [
-        FileToPack(
-            f"python/ns/part{part}/m{index}.py",
-            (lambda data=b"x = %d\n" % index * 40: data),
-            False,
-            FIXED,
-            40 * len(b"x = %d\n" % index),
-        )
-        for part in range(3)
-        for index in range(30)
-    ]
+    files = listed_layer(small_modules())
     reference = write(tmp_path / "reference.zip", files, None, workers=1)
     assert write(tmp_path / "fill.zip", files, EntryStore(tmp_path / "cache"), workers=workers) == reference
     assert write(tmp_path / "warm.zip", files, EntryStore(tmp_path / "cache"), workers=workers) == reference
-    assert list((tmp_path / "cache").rglob("*"))  # something was stored
+    assert list((tmp_path / "cache").rglob("bundles/*"))  # the small modules went in bundles
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])

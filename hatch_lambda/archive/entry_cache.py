@@ -40,7 +40,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -218,32 +218,22 @@ class EntryStore:
         return levelled / "bundles" / digest if bundle else levelled / digest[:2] / digest
 
     def _read_bundle(self, path: Path, crcs: list[int], sizes: list[int]) -> list[bytes] | None:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            self._warn_unused(path, f"it cannot be read ({error.strerror or error})")
+        raw = self._read_record(path, quiet=False)
+        if raw is None:
             return None
         streams = _bundle_streams(raw, crcs, sizes)
         if isinstance(streams, str):
             self._warn_unused(path, streams)
             return None
-        with suppress(OSError):
-            os.utime(path)  # most recently used: kept longest by `prune`
+        _touch(path)
         return streams
 
     def _read(self, path: Path, crc: int, size: int, *, quiet: bool = False) -> bytes | None:
         """The stream of the entry at `path` if it stands for data of this crc32 and size. `quiet`:
         tried for a remembered digest, so a mismatch says the memo is stale, not that the entry is
         damaged (the entry for the data's own digest is read next, and warned about if damaged)."""
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            if not quiet:
-                self._warn_unused(path, f"it cannot be read ({error.strerror or error})")
+        raw = self._read_record(path, quiet=quiet)
+        if raw is None:
             return None
         stream = raw[_HEADER.size :]
         problem = _problem(raw[: _HEADER.size], stream, crc, size)
@@ -251,15 +241,23 @@ class EntryStore:
             if not quiet:
                 self._warn_unused(path, problem)
             return None
-        with suppress(OSError):
-            os.utime(path)  # most recently used: kept longest by `prune`
+        _touch(path)
         return stream
 
+    def _read_record(self, path: Path, *, quiet: bool) -> bytes | None:
+        """The bytes of the entry or bundle at `path`; None when there is none or it cannot be read
+        (said, unless `quiet`)."""
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            if not quiet:
+                self._warn_unused(path, f"it cannot be read ({error.strerror or error})")
+            return None
+
     def _keep(self, path: Path, crc: int, size: int, stream: bytes) -> None:
-        with self._lock:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatch-lambda-entries")
-            self._pending.append(self._writer.submit(self._write, path, crc, size, stream))
+        self._submit(self._write, path, crc, size, stream)
 
     def _remembered_digest(self, identity: FileIdentity) -> bytes | None:
         with self._lock:
@@ -291,10 +289,14 @@ class EntryStore:
             self._remembered = kept
 
     def _keep_bundle(self, path: Path, crcs: list[int], sizes: list[int], streams: list[bytes]) -> None:
+        self._submit(self._write_bundle, path, crcs, sizes, streams)
+
+    def _submit(self, write: Callable[..., None], *arguments: object) -> None:
+        """Hand a write to the store's one writer thread (started on first use)."""
         with self._lock:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatch-lambda-entries")
-            self._pending.append(self._writer.submit(self._write_bundle, path, crcs, sizes, streams))
+            self._pending.append(self._writer.submit(write, *arguments))
 
     def _write_bundle(self, path: Path, crcs: list[int], sizes: list[int], streams: list[bytes]) -> None:
         items = b"".join(
@@ -412,6 +414,11 @@ def _bundle_header_problem(raw: bytes, count: int) -> str | None:
     if stored_count != count or len(raw) < _BUNDLE_HEADER.size + count * _BUNDLE_ITEM.size:
         return "it does not hold one stream for each file being zipped"
     return None
+
+
+def _touch(path: Path) -> None:
+    with suppress(OSError):
+        os.utime(path)  # most recently used: kept longest by `prune`
 
 
 def _remove(path: Path) -> None:

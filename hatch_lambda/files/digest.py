@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from hatch_lambda.files.record import FileIdentity
 
 
 def file_sha256(path: Path) -> str:
@@ -44,17 +46,26 @@ def copy_hashing(source: Path, destination: Path, *, cloned: bool = False) -> st
     already holds a reflink of `source` (blocks shared copy-on-write): it is read and hashed instead.
     """
     digest = hashlib.sha256()
-    if cloned:
-        with reading_source(destination) as reading:
-            for block in iter(lambda: read_block(reading), b""):
-                digest.update(block)
-    else:
-        with reading_source(source) as reading, destination.open("wb") as writing:
-            for block in iter(lambda: read_block(reading), b""):
-                digest.update(block)
-                writing.write(block)
+    copy_reading(source, destination, digest.update, cloned=cloned)
     known = _HASHED[_identity(destination)] = digest.hexdigest()
     return known
+
+
+def copy_reading(
+    source: Path, destination: Path, each_block: Callable[[bytes], None], *, cloned: bool = False
+) -> int:
+    """Write `source`'s bytes to `destination`, handing each block to `each_block` as it is copied
+    (with `cloned`, `destination` holds a reflink already: it is read instead); the bytes read.
+    An error reading is an `UnreadableSource`; one writing `destination` is raised as it is."""
+    copied = 0
+    with reading_source(destination if cloned else source) as reading, ExitStack() as stack:
+        writing = None if cloned else stack.enter_context(destination.open("wb"))
+        for block in iter(lambda: read_block(reading), b""):
+            each_block(block)
+            copied += len(block)
+            if writing is not None:
+                writing.write(block)
+    return copied
 
 
 class UnreadableSource(OSError):
@@ -114,14 +125,17 @@ def remember_copy(source: Path, copy: Path) -> None:
         _CRC32[_identity(copy)] = crc32
 
 
-Identity = tuple[int, int, int, int]
 _BLOCK = 1 << 20
 
 
-def _identity(path: Path) -> Identity:
-    status = os.stat(path)
+def identity_of(status: os.stat_result) -> FileIdentity:
+    """The identity of the file `status` describes: what the digests here are remembered by."""
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
-_HASHED: dict[Identity, str] = {}
-_CRC32: dict[Identity, int] = {}
+def _identity(path: Path) -> FileIdentity:
+    return identity_of(os.stat(path))
+
+
+_HASHED: dict[FileIdentity, str] = {}
+_CRC32: dict[FileIdentity, int] = {}

@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from hatch_lambda.errors import LambdaBuildError, UnsafeZipPathError
 from hatch_lambda.files.debris import is_target_directory_debris
+from hatch_lambda.files.digest import identity_of
 from hatch_lambda.files.record import FileToPack, zip_date_time
 
 
@@ -99,7 +100,7 @@ def _file_to_pack(target: Path, prefix: str, relative: str, entry: os.DirEntry[s
             executable=bool(status.st_mode & 0o100),
             modified=zip_date_time(status.st_mtime),
             size=status.st_size,
-            identity=(status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns),
+            identity=identity_of(status),
         )
     except UnsafeZipPathError as error:
         owner = owners_by_record(target).get(relative, "a dependency")

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,10 +41,9 @@ from hatch_lambda.archive.atomic import make_writable_directory, replacing, writ
 from hatch_lambda.files.digest import (
     UnreadableSource,
     copy_hashing,
+    copy_reading,
     file_crc32,
     file_sha256,
-    read_block,
-    reading_source,
     remember_copy,
     remember_digest,
 )
@@ -319,19 +318,15 @@ def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
 
 
 def _copy_checking_crc32(source: Path, destination: Path, crc32: int, size: int) -> None:
-    """Copy `source` to `destination` (or read its reflink there); the bytes read must be all of
-    `source` as it was opened, `size` of them, with the CRC-32 `crc32`."""
-    cloned = _clone(source, destination)
-    with reading_source(destination if cloned else source) as reading, ExitStack() as stack:
-        writing = None if cloned else stack.enter_context(destination.open("wb"))
-        expected = os.fstat(reading.fileno()).st_size
-        crc, copied = 0, 0
-        for block in iter(lambda: read_block(reading), b""):
-            crc = libdeflate.crc32(block, crc, threaded=False)
-            copied += len(block)
-            if writing is not None:
-                writing.write(block)
-    if copied != size or copied != expected:
+    """Copy `source` to `destination` (or read its reflink there); the bytes read must be `size`
+    of them, with the CRC-32 `crc32`."""
+    crc = 0
+
+    def add(block: bytes) -> None:
+        nonlocal crc
+        crc = libdeflate.crc32(block, crc, threaded=False)
+
+    if copy_reading(source, destination, add, cloned=_clone(source, destination)) != size:
         raise _NotTheRecordedBytes("size")
     if crc != crc32:
         raise _NotTheRecordedBytes("CRC-32")
