@@ -311,6 +311,7 @@ def test_a_cache_zip_that_cannot_be_read_only_warns(tmp_path, offline_environmen
     (entry,) = cache_entries(layer_cache)
     entry.unlink()
     entry.symlink_to("/proc/self/mem")  # a regular file whose read fails with EIO
+    (root / "dist" / LAYER).unlink()  # else the committed layer, which holds the bytes, is kept
 
     second = run_hatchling(root, "lambda", environment=offline_environment)
     assert second.returncode == 0, output_of(second)
@@ -417,3 +418,25 @@ def test_a_record_whose_size_is_not_its_entrys_zipped_size_is_discarded(tmp_path
 
     assert cache.lookup("key") is None
     assert "two different sizes" in cache.warnings[0]
+
+
+def test_a_file_holds_a_hit_only_with_its_recorded_size_and_crc32(tmp_path):
+    data = b"layer bytes " * 1000
+    entry = cache_module.CachedLayer(
+        tmp_path / "entry.zip", {}, hashlib.sha256(data).hexdigest(), zlib.crc32(data), len(data)
+    )
+    committed = tmp_path / "committed.zip"
+    committed.write_bytes(data)
+    assert cache_module.holds(committed, entry)
+    assert not cache_module.holds(committed, entry._replace(crc32=None))  # an unsealed hit: placed instead
+    assert not cache_module.holds(tmp_path / "missing.zip", entry)
+    assert not cache_module.holds(tmp_path, entry)  # a directory
+    committed.write_bytes(data[:-1] + b"?")
+    assert not cache_module.holds(committed, entry)
+    link = tmp_path / "link.zip"
+    (tmp_path / "target.zip").write_bytes(data)
+    link.symlink_to(tmp_path / "target.zip")
+    assert not cache_module.holds(link, entry)
+    pipe = tmp_path / "pipe.zip"
+    os.mkfifo(pipe)
+    assert not cache_module.holds(pipe, entry)  # answered at once, never waiting for a writer

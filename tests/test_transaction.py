@@ -182,6 +182,110 @@ def test_the_placed_layer_is_a_copy_the_cache_cannot_change(tmp_path, offline_en
     read_release(root / "dist" / "orders-0.1.0-lambda.json")  # still matches its manifest
 
 
+LAYER_NAME = "orders-0.1.0-lambda-layer-python3.12-x86_64.zip"
+
+
+def flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+
+
+def test_a_code_change_keeps_the_committed_layer_untouched(tmp_path, offline_environment, layer_cache):
+    """The everyday rebuild: the layer in dist/ already holds the cached bytes, so it is left as it
+    is (same file, same mtime), and the release still matches its manifest."""
+    root = orders_project(tmp_path / "orders", dependencies=["hlfix-pure"], handler_imports=["hlfix_pure"])
+    assert build(root, offline_environment).returncode == 0
+    layer = root / "dist" / LAYER_NAME
+    first = layer.stat()
+    cold = layer.read_bytes()
+
+    (root / "orders" / "app.py").write_text(
+        "import hlfix_pure\nVALUE = 2\ndef handler(e, c):\n    return 2\n"
+    )
+    completed = build(root, offline_environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    assert f"{LAYER_NAME} already holds it and is kept as it is" in output_of(completed)
+    kept = layer.stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert layer.read_bytes() == cold
+    release = read_release(root / "dist" / "orders-0.1.0-lambda.json")  # hashes every file again
+    assert release.layer is not None and release.source is not None
+    assert release.layer.path == layer
+    with zipfile.ZipFile(release.source.path) as source:
+        assert b"VALUE = 2" in source.read("orders/app.py")
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        pytest.param(lambda data: flipped(data, len(data) // 2), id="one byte"),
+        pytest.param(lambda data: data + b"\0\0\0\0", id="grown"),
+        pytest.param(lambda data: data[:-1], id="truncated"),
+    ],
+)
+def test_a_committed_layer_altered_since_is_replaced_by_the_cached_bytes(
+    tmp_path, offline_environment, layer_cache, alter
+):
+    root = orders_project(tmp_path / "orders", dependencies=["hlfix-pure"], handler_imports=["hlfix_pure"])
+    assert build(root, offline_environment).returncode == 0
+    layer = root / "dist" / LAYER_NAME
+    cold = layer.read_bytes()
+    layer.write_bytes(alter(cold))
+
+    completed = build(root, offline_environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    assert "Layer from the cache" in output_of(completed)
+    assert "kept as it is" not in output_of(completed)
+    assert layer.read_bytes() == cold
+    read_release(root / "dist" / "orders-0.1.0-lambda.json")
+
+
+def test_a_committed_layer_that_is_a_symbolic_link_is_replaced_by_a_file(
+    tmp_path, offline_environment, layer_cache
+):
+    root = orders_project(tmp_path / "orders", dependencies=["hlfix-pure"], handler_imports=["hlfix_pure"])
+    assert build(root, offline_environment).returncode == 0
+    layer = root / "dist" / LAYER_NAME
+    elsewhere = tmp_path / "elsewhere.zip"
+    elsewhere.write_bytes(layer.read_bytes())
+    layer.unlink()
+    layer.symlink_to(elsewhere)
+
+    completed = build(root, offline_environment)
+
+    assert completed.returncode == 0, output_of(completed)
+    assert "kept as it is" not in output_of(completed)
+    assert not layer.is_symlink()
+    assert layer.read_bytes() == elsewhere.read_bytes()
+
+
+def test_clean_never_removes_the_layer_it_kept(tmp_path, offline_environment, layer_cache):
+    root = orders_project(tmp_path / "orders", dependencies=["hlfix-pure"], handler_imports=["hlfix_pure"])
+    assert build(root, offline_environment).returncode == 0
+    stale_layer = root / "dist" / "orders-0.1.0-lambda-layer-python3.11-x86_64.zip"
+    stale_layer.write_bytes(b"an older runtime's layer")
+
+    cleaned = build(root, offline_environment, extra=("-c",))
+
+    assert cleaned.returncode == 0, output_of(cleaned)
+    output = output_of(cleaned)
+    assert "kept as it is" in output
+    assert f"Removed {stale_layer.name}" in output
+    assert f"Removed {LAYER_NAME}" not in output
+    assert not stale_layer.exists()
+    read_release(root / "dist" / "orders-0.1.0-lambda.json")
+
+
+def test_a_failed_build_after_a_kept_layer_leaves_dist_as_it_was(tmp_path, offline_environment, layer_cache):
+    root = orders_project(tmp_path / "orders", dependencies=["hlfix-pure"], handler_imports=["hlfix_pure"])
+    assert build(root, offline_environment).returncode == 0
+    before = dist_snapshot(root)
+    orders_project(root, dependencies=["hlfix-pure"], handler_imports=["hlfix_nope"])
+
+    assert_failed_cleanly(build(root, offline_environment), before, root, "checking the handler")
+
+
 @contextlib.contextmanager
 def tiny_file_system(path: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` at `path` (a full disk, for real); needs root, as CI and these machines have."""

@@ -21,7 +21,7 @@ from hatch_lambda.build.reporting import counted, report_zip, waiting
 from hatch_lambda.build.target import Target
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, place
+from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, holds, place
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.shared_cache import SharedLayerCache
@@ -42,6 +42,7 @@ class PlannedLayer:
     shared: SharedLayerCache | None = None  # the S3 level, when `cache-s3` is set
     from_shared: bool = False  # taken from the shared cache: nothing to upload
     written_copy: Path | None = None  # the cache's copy of a fresh layer, written with it
+    kept: bool = False  # the output directory's layer already held the cached bytes: left as it was
     warnings: list[str] = field(default_factory=list)
 
 
@@ -80,22 +81,29 @@ def build_layer_zip(
     *,
     hold: contextlib.ExitStack,
     check_size: Callable[[int], None],
+    committed: Path | None = None,
 ) -> dict[str, Any]:
     """Put the layer at `destination` (from the cache, or built); return its manifest entry.
 
-    The cache entry's lock is entered on `hold`, so it is kept until the release is committed and
-    stored: a second build of the same layer waits, then takes it from the cache.
+    `committed` is the file the release replaces: when it already holds the cached layer's bytes,
+    it is kept (`planned.kept`) and nothing is placed. The cache entry's lock is entered on `hold`,
+    so it is kept until the release is committed and stored: a second build of the same layer
+    waits, then takes it from the cache.
     """
     if planned.key is not None:
         cached = _cached(target, planned, planned.key, hold)
         # An entry without SBOM facts was written before SBOMs were: built again, and replaced.
-        if (
-            cached is not None
-            and "sbom" in cached.details
-            and _placed_from_cache(target, planned, cached, destination)
-        ):
-            planned.sbom_facts = list(cached.details["sbom"])
-            return _report_cached(target, planned, cached, destination, check_size)
+        if cached is not None and "sbom" in cached.details:
+            if committed is not None and holds(committed, cached):
+                # The common warm build: code changed, dependencies did not. Copying the same tens
+                # of MB over the committed layer, then unlinking the old one, costs more than the
+                # whole rest of the layer's part of the build.
+                planned.kept = True
+                planned.sbom_facts = list(cached.details["sbom"])
+                return _report_cached(target, planned, cached, committed, check_size, kept=True)
+            if _placed_from_cache(target, planned, cached, destination):
+                planned.sbom_facts = list(cached.details["sbom"])
+                return _report_cached(target, planned, cached, destination, check_size)
         shared = _shared(target, planned, planned.key, scratch)
         if shared is not None and place(shared.zip_path, destination, shared.sha256) is None:
             planned.sbom_facts = list(shared.details["sbom"])
@@ -198,6 +206,7 @@ def _report_cached(
     check_size: Callable[[int], None],
     *,
     where: str | None = None,
+    kept: bool = False,
 ) -> dict[str, Any]:
     entry = cached.details["entry"]
     check_size(int(entry["unzipped_size"]))
@@ -205,6 +214,7 @@ def _report_cached(
     target.reporter.display_info(
         f"Layer from {where}: the same {len(entry['packages'])} packages, "
         "options and hatch-lambda version were built before; no install, no zipping"
+        + (f"; {destination.name} already holds it and is kept as it is" if kept else "")
     )
     for warning in cached.details.get("warnings", []):
         target.reporter.display_warning(warning)

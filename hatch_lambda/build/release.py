@@ -104,7 +104,7 @@ class ReleaseRun:
         self.inputs = ""
         self.planned: PlannedLayer | None = None
         self.artifacts: dict[str, dict[str, Any] | None] = {}
-        self.staged: dict[str, Path] = {}
+        self.staged: dict[str, Path] = {}  # where each zip of this release is: staged, or kept in place
         self.shared: SharedLayer | None = None
         self.problems: list[str] = []  # why the release is not deployable, once staged
         self.layer_facts: list[dict[str, Any]] | None = None  # None: the layer was not built by this run
@@ -149,8 +149,10 @@ class ReleaseRun:
             return
         with self.step("layer"):
             self.artifacts["layer"] = self._layer(staging, held, self.planned, self.artifacts.get("source"))
+            if self.planned is not None and self.planned.kept:
+                staging.keep(self.target.layer_name)
             if self.artifacts["layer"] is not None:
-                self.staged["layer"] = staging.staged[self.target.layer_name]
+                self.staged["layer"] = staging.artifact(self.target.layer_name)
             self.layer_facts = self.planned.sbom_facts if self.planned is not None else []
 
     def use_shared_layer(self, shared: SharedLayer) -> None:
@@ -250,6 +252,7 @@ class ReleaseRun:
             staging.scratch("layer"),
             hold=held,
             check_size=lambda size: check_release_size(target, source=source_size, layer=size),
+            committed=self.output / target.layer_name,
         )
 
     def _carry(self, artifact: str, artifacts: dict[str, dict[str, Any] | None]) -> None:

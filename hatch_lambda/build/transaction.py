@@ -5,6 +5,8 @@ A build writes nothing into the output directory itself until the very end. Its 
 crosses a file system), holds the staged artifacts and the build's scratch trees. `commit` renames
 each staged artifact over its destination, the manifest last (the manifest is the commit record:
 publishing trusts only a manifest whose files match it), then removes what `clean` asked to remove.
+An artifact the output directory already holds byte for byte (a layer taken from the cache that
+the last build committed) is kept there as it is, neither copied, renamed over nor removed.
 Leaving the `with` block any other way removes the work directory and nothing else: a failed build
 leaves the output directory exactly as it was, hidden files included.
 
@@ -37,13 +39,28 @@ class Staging:
     output: Path
     work: Path
     staged: dict[str, Path] = field(default_factory=dict)  # final name -> staged path
+    kept: set[str] = field(default_factory=set)  # final names the output directory already holds
 
     def stage(self, name: str) -> Path:
         """Where to write the artifact that will be committed as `output / name`."""
         path = self.work / "stage" / name
         path.parent.mkdir(exist_ok=True)
         self.staged[name] = path
+        self.kept.discard(name)
         return path
+
+    def keep(self, name: str) -> Path:
+        """`output / name` already holds this release's artifact (its bytes were checked): it is
+        committed as it is. Returns its path; anything staged under that name is dropped."""
+        staged = self.staged.pop(name, None)
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        self.kept.add(name)
+        return self.output / name
+
+    def artifact(self, name: str) -> Path:
+        """Where this release's artifact `name` is now: staged, or kept in the output directory."""
+        return self.output / name if name in self.kept else self.staged[name]
 
     def scratch(self, purpose: str) -> Path:
         path = self.work / "scratch" / purpose
@@ -53,22 +70,22 @@ class Staging:
     def commit(self, last: list[str], *, remove: list[Path]) -> list[Path]:
         """Move every staged artifact into place, the manifests (`last`) after all the rest.
 
-        Returns the destinations written. What `remove` lists is removed only after the new
-        release is in place, and never a file the commit has just written.
+        Returns the release's files in the output directory: those written and those kept. What
+        `remove` lists is removed only after the new release is in place, and never one of those.
         """
         if not set(last) <= set(self.staged):
             message = "the manifests must be staged before the commit"
             raise ValueError(message)
         names = [name for name in self.staged if name not in last] + last
-        written = []
+        in_place = [self.output / name for name in sorted(self.kept)]
         for name in names:
             destination = self.output / name
             os.replace(self.staged[name], destination)
-            written.append(destination)
+            in_place.append(destination)
         for path in remove:
-            if path not in written:
+            if path not in in_place:
                 path.unlink(missing_ok=True)
-        return written
+        return in_place
 
 
 @contextmanager

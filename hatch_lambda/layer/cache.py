@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -44,6 +45,8 @@ from hatch_lambda.files.digest import (
     copy_reading,
     file_crc32,
     file_sha256,
+    identity_of,
+    read_block,
     remember_copy,
     remember_digest,
 )
@@ -310,6 +313,36 @@ def place(
     except UnreadableSource as error:
         return f"its zip cannot be read ({error.strerror or error})"
     return None
+
+
+def holds(path: Path, found: CachedLayer) -> bool:
+    """Whether `path` is a regular file holding `found`'s recorded bytes (its size and CRC-32, the
+    check a placement makes), unchanged while it was read: a layer an earlier build committed, which
+    this build keeps where it is instead of copying the same bytes over it."""
+    if found.crc32 is None or found.size is None:
+        return False
+    try:
+        # Never following a symbolic link, never waiting on a named pipe put there.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        descriptor = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return False  # none there yet, a symbolic link, or unreadable: placed from the cache instead
+    crc = 0
+    try:
+        before = os.fstat(descriptor)
+        if not stat.S_ISREG(before.st_mode) or before.st_size != found.size:
+            return False
+        with os.fdopen(descriptor, "rb", closefd=False) as stream:
+            for block in iter(lambda: read_block(stream), b""):
+                crc = libdeflate.crc32(block, crc, threaded=False)
+        if crc != found.crc32 or identity_of(os.fstat(descriptor)) != identity_of(before):
+            return False
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+    remember_digest(path, found.sha256)  # sealed with the CRC-32 it matches
+    return True
 
 
 def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
