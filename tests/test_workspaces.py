@@ -373,7 +373,7 @@ def test_build_all_gives_each_function_its_code_and_one_shared_layer(tmp_path, o
         assert release.layer is not None and release.layer.path == layer
         assert "acme_shared/__init__.py" in zip_names(dist / f"{name}-0.1.0-lambda-source.zip")
 
-    layer_before = layer.read_bytes()
+    layer_before, layer_file = layer.read_bytes(), layer.stat()
     sources_before = {
         name: (dist / f"{name}-0.1.0-lambda-source.zip").read_bytes() for name in ("orders", "invoices")
     }
@@ -381,9 +381,15 @@ def test_build_all_gives_each_function_its_code_and_one_shared_layer(tmp_path, o
     library.write_text("def greet(name):\n    return f'Hi, {name}.'\n")
     again = run_in(root, command, offline_environment)
     assert again.returncode == 0, output_of(again)
+    # Only code changed: the shared layer dist/ holds is kept as it is, the same file.
+    assert f"{layer.name} already holds it and is kept as it is" in output_of(again)
+    kept = layer.stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (layer_file.st_ino, layer_file.st_mtime_ns)
     assert layer.read_bytes() == layer_before
     for name, before in sources_before.items():
         assert (dist / f"{name}-0.1.0-lambda-source.zip").read_bytes() != before
+        release = read_release(dist / f"{name}-0.1.0-lambda.json")  # every file re-hashed
+        assert release.layer is not None and release.layer.path == layer
 
 
 @pytest.mark.parametrize(

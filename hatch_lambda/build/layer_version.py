@@ -2,7 +2,8 @@
 
 Planning resolves (or reads the lock) and computes the cache key; building installs, proves, slims,
 compiles and zips into the staging directory. A cached layer is copied into staging, never linked:
-the artifact is the user's and the cache is the tool's. A layer built fresh is stored in the cache
+the artifact is the user's and the cache is the tool's; when the output directory holds its bytes
+already, that file is kept as it is. A layer built fresh is stored in the cache
 only after the release is committed, by `store_in_cache`, which can only warn.
 """
 
@@ -19,6 +20,7 @@ from hatch_lambda.archive.reproducible_zip import WrittenZip
 from hatch_lambda.build.inputs import layer_options
 from hatch_lambda.build.reporting import counted, report_zip, waiting
 from hatch_lambda.build.target import Target
+from hatch_lambda.build.transaction import Staging
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
 from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, holds, place
@@ -42,7 +44,6 @@ class PlannedLayer:
     shared: SharedLayerCache | None = None  # the S3 level, when `cache-s3` is set
     from_shared: bool = False  # taken from the shared cache: nothing to upload
     written_copy: Path | None = None  # the cache's copy of a fresh layer, written with it
-    kept: bool = False  # the output directory's layer already held the cached bytes: left as it was
     warnings: list[str] = field(default_factory=list)
 
 
@@ -76,34 +77,35 @@ def plan_layer_version(
 def build_layer_zip(
     target: Target,
     planned: PlannedLayer,
-    destination: Path,
+    staging: Staging,
     scratch: Path,
     *,
     hold: contextlib.ExitStack,
     check_size: Callable[[int], None],
-    committed: Path | None = None,
 ) -> dict[str, Any]:
-    """Put the layer at `destination` (from the cache, or built); return its manifest entry.
+    """Stage the layer as `target.layer_name` (from the cache, or built); return its manifest entry.
 
-    `committed` is the file the release replaces: when it already holds the cached layer's bytes,
-    it is kept (`planned.kept`) and nothing is placed. The cache entry's lock is entered on `hold`,
-    so it is kept until the release is committed and stored: a second build of the same layer
-    waits, then takes it from the cache.
+    When the output directory's file of that name already holds the cached layer's bytes, it is
+    kept there (`Staging.keep`) and nothing is staged: `staging.artifact` says where the layer is.
+    The cache entry's lock is entered on `hold`, so it is kept until the release is committed and
+    stored: a second build of the same layer waits, then takes it from the cache.
     """
+    name = target.layer_name
+    cached = _cached(target, planned, planned.key, hold) if planned.key is not None else None
+    # An entry without SBOM facts was written before SBOMs were: built again, and replaced.
+    if cached is not None and "sbom" not in cached.details:
+        cached = None
+    if cached is not None and holds(staging.output / name, cached):
+        # The common warm build: code changed, dependencies did not. Copying the same tens of MB
+        # over the committed layer, then unlinking the old one, costs more than the whole rest of
+        # the layer's part of the build.
+        planned.sbom_facts = list(cached.details["sbom"])
+        return _report_cached(target, planned, cached, staging.keep(name), check_size, kept=True)
+    destination = staging.stage(name)
+    if cached is not None and _placed_from_cache(target, planned, cached, destination):
+        planned.sbom_facts = list(cached.details["sbom"])
+        return _report_cached(target, planned, cached, destination, check_size)
     if planned.key is not None:
-        cached = _cached(target, planned, planned.key, hold)
-        # An entry without SBOM facts was written before SBOMs were: built again, and replaced.
-        if cached is not None and "sbom" in cached.details:
-            if committed is not None and holds(committed, cached):
-                # The common warm build: code changed, dependencies did not. Copying the same tens
-                # of MB over the committed layer, then unlinking the old one, costs more than the
-                # whole rest of the layer's part of the build.
-                planned.kept = True
-                planned.sbom_facts = list(cached.details["sbom"])
-                return _report_cached(target, planned, cached, committed, check_size, kept=True)
-            if _placed_from_cache(target, planned, cached, destination):
-                planned.sbom_facts = list(cached.details["sbom"])
-                return _report_cached(target, planned, cached, destination, check_size)
         shared = _shared(target, planned, planned.key, scratch)
         if shared is not None and place(shared.zip_path, destination, shared.sha256) is None:
             planned.sbom_facts = list(shared.details["sbom"])

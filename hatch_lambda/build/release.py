@@ -149,8 +149,6 @@ class ReleaseRun:
             return
         with self.step("layer"):
             self.artifacts["layer"] = self._layer(staging, held, self.planned, self.artifacts.get("source"))
-            if self.planned is not None and self.planned.kept:
-                staging.keep(self.target.layer_name)
             if self.artifacts["layer"] is not None:
                 self.staged["layer"] = staging.artifact(self.target.layer_name)
             self.layer_facts = self.planned.sbom_facts if self.planned is not None else []
@@ -248,11 +246,10 @@ class ReleaseRun:
         return build_layer_zip(
             target,
             planned,
-            staging.stage(target.layer_name),
+            staging,
             staging.scratch("layer"),
             hold=held,
             check_size=lambda size: check_release_size(target, source=source_size, layer=size),
-            committed=self.output / target.layer_name,
         )
 
     def _carry(self, artifact: str, artifacts: dict[str, dict[str, Any] | None]) -> None:

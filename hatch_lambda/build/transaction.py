@@ -51,10 +51,10 @@ class Staging:
 
     def keep(self, name: str) -> Path:
         """`output / name` already holds this release's artifact (its bytes were checked): it is
-        committed as it is. Returns its path; anything staged under that name is dropped."""
-        staged = self.staged.pop(name, None)
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+        committed as it is, instead of being staged. Returns its path."""
+        if name in self.staged:
+            message = f"{name} is staged already: it cannot also be kept"
+            raise ValueError(message)
         self.kept.add(name)
         return self.output / name
 

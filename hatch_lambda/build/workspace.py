@@ -166,16 +166,15 @@ def _shared_layer(
             requirements=requirements,
         )
     with step("layer"):
-        destination = staging.stage(target.layer_name)
         entry = build_layer_zip(
             target,
             planned,
-            destination,
+            staging,
             staging.scratch(f"{target.layer_name}-build"),
             hold=held,
             check_size=lambda size: check_release_size(target, source=largest_source, layer=size),
         )
-    return SharedLayer(entry, destination, inputs, planned.sbom_facts, planned)
+    return SharedLayer(entry, staging.artifact(target.layer_name), inputs, planned.sbom_facts, planned)
 
 
 def _shared_target(members: list[Target], stem: str, requirements: list[str], reporter: Reporter) -> Target:

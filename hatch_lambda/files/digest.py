@@ -57,15 +57,26 @@ def copy_reading(
     """Write `source`'s bytes to `destination`, handing each block to `each_block` as it is copied
     (with `cloned`, `destination` holds a reflink already: it is read instead); the bytes read.
     An error reading is an `UnreadableSource`; one writing `destination` is raised as it is."""
-    copied = 0
     with reading_source(destination if cloned else source) as reading, ExitStack() as stack:
-        writing = None if cloned else stack.enter_context(destination.open("wb"))
-        for block in iter(lambda: read_block(reading), b""):
+        if cloned:
+            return read_each(reading, each_block)
+        writing = stack.enter_context(destination.open("wb"))
+
+        def write_too(block: bytes) -> None:
             each_block(block)
-            copied += len(block)
-            if writing is not None:
-                writing.write(block)
-    return copied
+            writing.write(block)
+
+        return read_each(reading, write_too)
+
+
+def read_each(stream: BinaryIO, each_block: Callable[[bytes], None]) -> int:
+    """Hand every block of `stream`, in order, to `each_block`; the bytes read. An error reading is
+    an `UnreadableSource`."""
+    read = 0
+    for block in iter(lambda: read_block(stream), b""):
+        each_block(block)
+        read += len(block)
+    return read
 
 
 class UnreadableSource(OSError):

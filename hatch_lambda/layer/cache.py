@@ -46,7 +46,7 @@ from hatch_lambda.files.digest import (
     file_crc32,
     file_sha256,
     identity_of,
-    read_block,
+    read_each,
     remember_copy,
     remember_digest,
 )
@@ -327,15 +327,14 @@ def holds(path: Path, found: CachedLayer) -> bool:
         descriptor = os.open(path, flags | getattr(os, "O_BINARY", 0))
     except OSError:
         return False  # none there yet, a symbolic link, or unreadable: placed from the cache instead
-    crc = 0
+    crc = _Crc32()
     try:
         before = os.fstat(descriptor)
         if not stat.S_ISREG(before.st_mode) or before.st_size != found.size:
             return False
         with os.fdopen(descriptor, "rb", closefd=False) as stream:
-            for block in iter(lambda: read_block(stream), b""):
-                crc = libdeflate.crc32(block, crc, threaded=False)
-        if crc != found.crc32 or identity_of(os.fstat(descriptor)) != identity_of(before):
+            read_each(stream, crc.add)
+        if crc.value != found.crc32 or identity_of(os.fstat(descriptor)) != identity_of(before):
             return False
     except OSError:
         return False
@@ -353,16 +352,21 @@ def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
 def _copy_checking_crc32(source: Path, destination: Path, crc32: int, size: int) -> None:
     """Copy `source` to `destination` (or read its reflink there); the bytes read must be `size`
     of them, with the CRC-32 `crc32`."""
-    crc = 0
-
-    def add(block: bytes) -> None:
-        nonlocal crc
-        crc = libdeflate.crc32(block, crc, threaded=False)
-
-    if copy_reading(source, destination, add, cloned=_clone(source, destination)) != size:
+    crc = _Crc32()
+    if copy_reading(source, destination, crc.add, cloned=_clone(source, destination)) != size:
         raise _NotTheRecordedBytes("size")
-    if crc != crc32:
+    if crc.value != crc32:
         raise _NotTheRecordedBytes("CRC-32")
+
+
+class _Crc32:
+    """The CRC-32 of the blocks `add` was given, in order (one thread: the blocks are small)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def add(self, block: bytes) -> None:
+        self.value = libdeflate.crc32(block, self.value, threaded=False)
 
 
 def _sealed(record: dict[str, Any]) -> dict[str, Any]:
