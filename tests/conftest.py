@@ -18,6 +18,16 @@ def fixed_today(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HATCH_LAMBDA_TODAY", TEST_TODAY)
 
 
+@pytest.fixture(autouse=True)
+def own_hatch_lambda_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """In-process code remembers facts in hatch-lambda's cache (an interpreter's probe, uv's
+    version): each test has its own, never the developer's, and one test's answers never stand in
+    for another's process starts. Build subprocesses get theirs from their environment."""
+    directory = tmp_path / "hatch-lambda-cache"
+    monkeypatch.setenv("HATCH_LAMBDA_CACHE_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every generated wheel and sdist; the refused ones have names no other fixture asks for."""

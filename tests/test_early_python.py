@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -14,6 +15,7 @@ import pytest
 from hatch_lambda.build import early_python
 from hatch_lambda.build.early_python import EarlyRuntimePython
 from hatch_lambda.build.target import needs_runtime_python
+from hatch_lambda.files.file_facts import FOLDER
 from hatch_lambda.files.installed_tree import files_to_pack
 from hatch_lambda.layer.uv import find_uv
 from hatch_lambda.platform import interpreters
@@ -64,8 +66,10 @@ def _no_compiler_left_waiting():
 
 
 def test_a_compile_bytecode_build_starts_the_runtime_python_once_for_its_probe_and_once_to_compile(
-    tmp_path, monkeypatch, own_python312
+    tmp_path, monkeypatch, own_python312, own_hatch_lambda_cache
 ):
+    # The first build on this machine: finding 3.12 above probed it, and remembered the answer.
+    shutil.rmtree(own_hatch_lambda_cache / FOLDER, ignore_errors=True)
     started = counting_starts(monkeypatch)
     early = EarlyRuntimePython(config(compile_bytecode=True), compiles_source=True)
     early.start()
@@ -91,6 +95,26 @@ def test_a_compile_bytecode_build_starts_the_runtime_python_once_for_its_probe_a
     assert sorted(command[-2].rsplit("/", 1)[-1] for command in started) == ["-c", "bytecode_forks.py"]
     assert [file.archive_path for file in compiled.pyc_files] == ["app/__pycache__/__init__.cpython-312.pyc"]
     assert early.take_compiler(found) is None  # once
+
+
+def test_a_later_build_knows_the_runtime_python_and_starts_only_its_compiler(monkeypatch, own_python312):
+    """The probe is remembered across builds (`platform.interpreters`): the next build's cache key
+    waits for no interpreter start, and only the compiler is started."""
+    assert PYTHON312 is not None
+    assert find_runtime_python(PYTHON312, find_uv()) == own_python312  # the first build
+    interpreters._PROBED.clear()
+    interpreters._FOUND.clear()  # a new build process
+    started = counting_starts(monkeypatch)
+    early = EarlyRuntimePython(config(compile_bytecode=True), compiles_source=True)
+    early.start()
+
+    found = find_runtime_python(PYTHON312, find_uv())
+    compiler = early.take_compiler(found)
+
+    assert found == own_python312
+    assert compiler is not None
+    assert [command[-2].rsplit("/", 1)[-1] for command in started] == ["bytecode_forks.py"]
+    compiler.discard()
 
 
 def test_a_guess_of_the_wrong_version_is_stopped_and_the_found_one_started(tmp_path, monkeypatch):

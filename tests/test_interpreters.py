@@ -24,8 +24,19 @@ from hatch_lambda.platform.interpreters import (
 from hatch_lambda.platform.runtimes import runtime_named
 from hatch_lambda.runtime.target_python import TargetPython, find_target_python, host_machine
 from tests.helpers import missing_interpreter
+from tests.wheelfactory import elf_shared_object
 
 PYTHON312 = runtime_named("python3.12")
+REAL_POPEN = subprocess.Popen
+
+
+@pytest.fixture(autouse=True)
+def own_cache(own_hatch_lambda_cache, monkeypatch):
+    """Probes are remembered in this test's own cache (conftest), with no variable set that makes
+    every probe ask again."""
+    for name in interpreters._LIBRARY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return own_hatch_lambda_cache
 
 
 def pyenv_python(version: str) -> Path:
@@ -184,3 +195,112 @@ def test_an_interpreter_that_does_not_run_says_how_it_failed(tmp_path):
 
     assert answer == "it exited with status 127: pyenv: python3.12: command not found"
     assert probe((str(tmp_path / "missing"),)).startswith("[Errno 2]")
+
+
+# A probe remembered across builds ---------------------------------------------------------------
+
+
+def a_new_build() -> None:
+    """What a new build process starts from: nothing asked in memory yet."""
+    interpreters._PROBED.clear()
+
+
+def copied_interpreter(prefix: Path) -> Path:
+    """A copy of pyenv's CPython 3.12 executable in `prefix/bin` (its libpython is found by its
+    absolute run path), with a `libpython` file of its own in `prefix/lib`."""
+    real = pyenv_python("3.12").resolve()
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    shutil.copy2(real, prefix / "bin" / "python3.12")
+    (prefix / "lib" / "libpython3.12.so.1.0").write_bytes(b"stand-in")
+    return prefix / "bin" / "python3.12"
+
+
+def test_a_second_build_knows_the_interpreter_without_starting_it(tmp_path, monkeypatch):
+    python = copied_interpreter(tmp_path / "py")
+    first = probe((str(python),))
+    assert isinstance(first, interpreters.InterpreterFacts), first
+    a_new_build()
+    started = counting_runs(monkeypatch)
+
+    assert probe((str(python),)) == first
+    assert started == []
+
+
+@pytest.mark.parametrize("change", ["executable replaced", "executable rewritten", "libpython replaced"])
+def test_a_changed_interpreter_or_libpython_is_asked_again(tmp_path, monkeypatch, change):
+    python = copied_interpreter(tmp_path / "py")
+    assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    if change == "executable replaced":  # an upgrade writes a new file
+        shutil.copy2(python, tmp_path / "new")
+        os.replace(tmp_path / "new", python)
+    elif change == "executable rewritten":  # in place, size and mtime kept: the ctime moves
+        before = python.stat()
+        python.write_bytes(python.read_bytes())
+        os.utime(python, ns=(before.st_atime_ns, before.st_mtime_ns))
+    else:
+        (tmp_path / "new").write_bytes(b"another build")
+        os.replace(tmp_path / "new", tmp_path / "py" / "lib" / "libpython3.12.so.1.0")
+    a_new_build()
+    started = counting_runs(monkeypatch)
+
+    assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    assert started == [[str(python), "-c", interpreters._PROBE]]
+
+
+@pytest.mark.parametrize("variable", ["LD_LIBRARY_PATH", "LD_PRELOAD"])
+def test_an_interpreter_whose_libraries_a_variable_can_swap_is_asked_every_time(
+    tmp_path, monkeypatch, variable
+):
+    python = copied_interpreter(tmp_path / "py")
+    assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    monkeypatch.setenv(variable, str(tmp_path / "elsewhere"))
+    a_new_build()
+    started = counting_runs(monkeypatch)
+
+    assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    assert len(started) == 1
+
+
+def test_a_script_or_a_command_with_arguments_is_asked_every_time(tmp_path, monkeypatch):
+    """pyenv's shims are scripts, and an emulator's command line runs what it is given."""
+    real = str(pyenv_python("3.12"))
+    script = tmp_path / "python3.12"
+    script.write_text(f'#!/bin/sh\nexec "{real}" "$@"\n')
+    script.chmod(0o755)
+    for command in [(str(script),), (real, "-X", "utf8")]:
+        assert isinstance(probe(command), interpreters.InterpreterFacts)
+        a_new_build()
+        started = counting_runs(monkeypatch)
+        assert isinstance(probe(command), interpreters.InterpreterFacts)
+        assert len(started) == 1
+        monkeypatch.setattr(interpreters.subprocess, "Popen", REAL_POPEN)
+
+
+def test_an_other_machine_elf_is_never_taken_as_native(tmp_path):
+    """An arm64 CPython that binfmt_misc hands to an emulator: its C library is not this machine's."""
+    other = "aarch64" if host_machine() == "x86_64" else "x86_64"
+    foreign = tmp_path / "python3.12"
+    foreign.write_bytes(elf_shared_object(other))
+    native = tmp_path / "native" / "python3.12"
+    native.parent.mkdir()
+    native.write_bytes(elf_shared_object(host_machine()))
+
+    assert not interpreters._runs_natively(foreign)
+    assert interpreters._runs_natively(native)
+    assert not interpreters._runs_natively(tmp_path / "missing")
+
+
+def test_a_remembered_answer_that_is_not_a_probe_is_asked_again(tmp_path, monkeypatch, own_cache):
+    python = copied_interpreter(tmp_path / "py")
+    first = probe((str(python),))
+    for record in (own_cache / "file-facts-v1").glob("python-probe-*"):
+        record.write_text("garbage")
+    a_new_build()
+    started = counting_runs(monkeypatch)
+
+    assert probe((str(python),)) == first
+    assert len(started) == 1
+    a_new_build()  # and the record is whole again
+    assert probe((str(python),)) == first
+    assert len(started) == 1

@@ -39,6 +39,7 @@ class LambdaBuilder(BuilderInterface["LambdaBuilderConfig", Any]):
         self._clean_only = False
         self._clean: list[str] | None = None  # versions `-c` asked to remove, at the commit
         self._committed: Committed | None = None
+        self._target: Target | None = None  # made once per `build()`, as it starts
 
     @classmethod
     def get_config_class(cls) -> type[LambdaBuilderConfig]:
@@ -64,6 +65,13 @@ class LambdaBuilder(BuilderInterface["LambdaBuilderConfig", Any]):
         self._clean_only = bool(clean_only)
         self._clean = None
         self._committed = None
+        self._target = None
+        if not self._clean_only:
+            with self._user_errors_abort():
+                self._target = self.lambda_target()
+                # Begun before hatchling's own steps and the release's modules load: an interpreter's
+                # start-up (and the compiler's) overlaps them.
+                self._target.start_finding_runtime_python(compiles_source="source" in self._versions)
         yield from super().build(directory=directory, versions=versions, clean_only=clean_only, **options)
 
     def clean(self, directory: str, versions: list[str]) -> None:
@@ -88,14 +96,13 @@ class LambdaBuilder(BuilderInterface["LambdaBuilderConfig", Any]):
         return str(self._release(directory, "layer").artifacts["layer"])
 
     def _release(self, directory: str, version: str) -> Committed:
-        from hatch_lambda.build.release import build_release  # noqa: PLC0415
-
         if self._committed is None:
             versions = self._versions or [version]  # a version called without `build()`: that one alone
             with self._user_errors_abort():
-                self._committed = build_release(
-                    self.lambda_target(), Path(directory), versions, clean=self._clean
-                )
+                target = self._target or self.lambda_target()
+                from hatch_lambda.build.release import build_release  # noqa: PLC0415
+
+                self._committed = build_release(target, Path(directory), versions, clean=self._clean)
         return self._committed
 
     def lambda_target(self) -> Target:

@@ -3,8 +3,9 @@
 A build that compiles bytecode or checks a handler needs the runtime's CPython: found (each
 candidate is started once to ask what it is; the layer cache key names its `sys.version`), then,
 for `compile-bytecode`, started again as the compiler. Each start is an interpreter's start-up
-(10-30 ms, more under an emulator) that the build used to wait for in turn. Begun when the release
-is planned, in a thread, they run while the lock is read and the project's wheel is built, and the
+(10-30 ms, more under an emulator) that the build used to wait for in turn. Begun as the build
+starts (`LambdaBuilder.build`), in a thread, they run while hatchling prepares, the release's modules
+load, the lock is read and the project's wheel is built, and the
 first step that needs an answer joins the work in flight: `interpreters` asks each question once
 per process, whichever thread asks it.
 

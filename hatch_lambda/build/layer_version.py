@@ -22,8 +22,9 @@ from hatch_lambda.build.reporting import counted, report_zip, waiting
 from hatch_lambda.build.target import Target
 from hatch_lambda.build.transaction import Staging
 from hatch_lambda.errors import LambdaBuildError
+from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.files.digest import file_sha256
-from hatch_lambda.layer.cache import CachedLayer, LayerCache, cache_directory, holds, place
+from hatch_lambda.layer.cache import CachedLayer, LayerCache, holds, place
 from hatch_lambda.layer.plan import LayerInputs, LayerPlan, cache_key, plan_layer
 from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.shared_cache import SharedLayerCache

@@ -18,10 +18,10 @@ from hatch_lambda.build.checks import prove_loadable
 from hatch_lambda.build.reporting import counted, report_zip, waiting
 from hatch_lambda.build.sbom import layer_facts
 from hatch_lambda.build.target import Target, unzipped_size
+from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.files.installed_tree import files_to_pack, installed_distributions, owners_by_record
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.slim import slim_layer
-from hatch_lambda.layer.cache import cache_directory
 from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerPlan
 from hatch_lambda.platform.limits import human, largest_distributions

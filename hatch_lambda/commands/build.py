@@ -30,7 +30,7 @@ from packaging.utils import canonicalize_name
 import hatch_lambda
 from hatch_lambda.__about__ import __version__
 from hatch_lambda.errors import LambdaBuildError
-from hatch_lambda.layer.cache import cache_directory
+from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.layer.sources import read_pyproject
 from hatch_lambda.layer.uv import find_uv
 

@@ -1,7 +1,8 @@
 """Facts about an executable that only its bytes decide, remembered across builds.
 
-`uv --version` costs a process start on every build, and the answer changes only when the binary
-does. A fact is kept in a small file named by the binary's path and identity: device, inode, size,
+`uv --version`, and what a CPython says it is (`platform.interpreters`), cost a process start on
+every build, and the answer changes only when the binary does (for an interpreter, also the
+`libpython` it loads and the machine's C library, which are part of its key). A fact is kept in a small file named by the binary's path and identity: device, inode, size,
 modification and status-change times. Replacing or rewriting the binary changes at least one of them
 (an upgrade writes a new file; writing in place moves the times, and the status-change time cannot
 be set back), so a remembered fact is never one of another binary. Each fact is its own file,
@@ -25,27 +26,38 @@ FOLDER = "file-facts-v1"
 
 
 def remembered(
-    directory: Path, kind: str, executable: Path, compute: Callable[[], str | None], *, names: frozenset[str]
+    directory: Path,
+    kind: str,
+    executable: Path,
+    compute: Callable[[], str | None],
+    *,
+    names: frozenset[str],
+    loads: Callable[[Path], list[Path]] | None = None,
+    host: str = "",
+    valid: Callable[[str], bool] = bool,
 ) -> str | None:
     """`compute()`, or what it gave for this very file before; a None answer is not kept.
 
     `names` are the names the real executable may have (`uv`, `uv.exe`) for its answer to be kept.
+    `loads(real_executable)` lists other files the answer depends on (the shared library an
+    interpreter is linked against): their identities are part of the key too, as is `host`, what
+    else the answer depends on (the C library this machine runs). A kept answer that is not
+    `valid` (a damaged file) is computed again and replaced.
     """
     try:
         real = executable.resolve()
-        status = real.stat()
         native = real.name in names and _is_native_executable(real)
+        files = [real, *(loads(real) if loads is not None else [])]
+        identity = "\0".join([kind, *(_identity(path) for path in files), *([host] if host else [])])
     except OSError:
         return compute()
     if not native:
         return compute()
-    identity = (
-        f"{kind}\0{real}\0{status.st_dev}\0{status.st_ino}\0{status.st_size}\0"
-        f"{status.st_mtime_ns}\0{status.st_ctime_ns}"
-    )
     record = directory / FOLDER / f"{kind}-{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
     with suppress(OSError, UnicodeDecodeError):
-        return record.read_text(encoding="utf-8")
+        kept = record.read_text(encoding="utf-8")
+        if valid(kept):
+            return kept
     fact = compute()
     if fact is not None:
         with suppress(OSError):  # a cache that cannot be written only costs the next build a process
@@ -64,6 +76,14 @@ _NATIVE_MAGIC = (
     b"\xcf\xfa\xed\xfe",
     b"\xca\xfe\xba\xbe",
 )
+
+
+def _identity(path: Path) -> str:
+    status = path.stat()
+    return (
+        f"{path}\0{status.st_dev}\0{status.st_ino}\0{status.st_size}\0"
+        f"{status.st_mtime_ns}\0{status.st_ctime_ns}"
+    )
 
 
 def _is_native_executable(path: Path) -> bool:

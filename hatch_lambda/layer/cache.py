@@ -18,8 +18,7 @@ warning and a build without the cache, never a failed build.
 
 Warnings are collected in `LayerCache.warnings` for the caller to show; this module prints nothing.
 
-Location: `HATCH_LAMBDA_CACHE_DIR`, else `hatch-lambda` in the user cache directory
-(`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows).
+Location: `layers-v1` in hatch-lambda's cache directory (`files.cache_root`).
 """
 
 from __future__ import annotations
@@ -68,19 +67,6 @@ class CachedLayer(NamedTuple):
     # The zip's CRC-32 and size, which the bytes placed are checked against; None: check them by sha256.
     crc32: int | None = None
     size: int | None = None
-
-
-def cache_directory() -> Path:
-    configured = os.environ.get("HATCH_LAMBDA_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    if sys.platform == "win32":
-        return Path(
-            os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local", "hatch-lambda", "Cache"
-        )
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "hatch-lambda"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "hatch-lambda")
 
 
 class LayerCache:

@@ -18,8 +18,8 @@ from functools import cache
 from pathlib import Path
 
 from hatch_lambda.errors import UvNotFoundError
+from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.files.file_facts import remembered
-from hatch_lambda.layer.cache import cache_directory
 from hatch_lambda.layer.request import InstallRequest, InstallSummary
 from hatch_lambda.platform import runtimes
 

@@ -3,7 +3,9 @@
 Order: `HATCH_LAMBDA_PYTHON_3_X` (an explicit interpreter for that version), uv's discovery
 (managed Pythons, PATH; no downloads), then pyenv's versions directory. pyenv's shims on PATH exit
 127 for versions not selected with `pyenv global`, and `uv python find` can stop at such a shim,
-so every candidate is run once to confirm it works and has the right version.
+so every candidate is run once to confirm it works and has the right version. The answer is
+remembered across builds for a native interpreter whose executable and `libpython` have not changed
+(`files.file_facts`): a later build starts no interpreter to learn it again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import atexit
 import os
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,24 +70,120 @@ def _one_at_a_time(question: object) -> threading.Lock:
 
 
 def probe(command: Sequence[str], *, timeout: float = 30) -> InterpreterFacts | str:
-    """What the interpreter `command` runs is, or why it could not say; asked once per process
-    (a failure is not remembered: the next caller asks again)."""
+    """What the interpreter `command` runs is, or why it could not say; asked once per process,
+    and remembered across builds for a native interpreter that has not changed since (see
+    `_remembered_probe`). A failure is not remembered: the next caller asks again."""
     key = tuple(command)
     with _one_at_a_time(("probe", key)):
         known = _PROBED.get(key)
         if known is not None:
             return known
-        try:
-            completed = _run_stoppable([*key, "-c", _PROBE], timeout=timeout)
-        except (OSError, ValueError, subprocess.TimeoutExpired) as error:
-            return str(error)
-        fields = completed.stdout.split("\0")
-        if completed.returncode != 0 or len(fields) != _PROBE_FIELDS:
-            said = (completed.stderr.strip() or completed.stdout.strip()).splitlines()
-            return f"it exited with status {completed.returncode}" + (f": {said[-1]}" if said else "")
+        failure = "it gave no answer"
+
+        def ask() -> str | None:
+            nonlocal failure
+            try:
+                completed = _run_stoppable([*key, "-c", _PROBE], timeout=timeout)
+            except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+                failure = str(error)
+                return None
+            if completed.returncode != 0 or not _is_probe_answer(completed.stdout):
+                said = (completed.stderr.strip() or completed.stdout.strip()).splitlines()
+                failure = f"it exited with status {completed.returncode}" + (f": {said[-1]}" if said else "")
+                return None
+            return completed.stdout
+
+        answer = _remembered_probe(key, ask)
+        fields = answer.split("\0") if answer is not None else []
+        if len(fields) != _PROBE_FIELDS:
+            return failure
         facts = InterpreterFacts(*fields)
         _PROBED[key] = facts
         return facts
+
+
+def _remembered_probe(command: tuple[str, ...], ask: Callable[[], str | None]) -> str | None:
+    """`ask()`, or its answer for this very interpreter in an earlier build.
+
+    Starting an interpreter to ask what it is costs 15-30 ms, and a build that compiles bytecode
+    waits for the answer (its `sys.version` is in the layer cache key). The answer is decided by
+    the executable, the `libpython` it is linked against and this machine's C library: it is kept
+    under all three (`files.file_facts`), and only for a native CPython executable named as one
+    (never a script such as pyenv's shims, nor a command run under an emulator). When a variable
+    can load other libraries into it (`LD_LIBRARY_PATH`, `LD_PRELOAD`, their macOS forms), it is
+    asked every time.
+    """
+    if len(command) != 1 or any(os.environ.get(name) for name in _LIBRARY_VARIABLES):
+        return ask()
+    if not _runs_natively(Path(command[0])):
+        return ask()  # run by an emulator the kernel starts for it, with C libraries of its own
+    # Loaded here: only a build that needs the runtime's CPython asks.
+    from hatch_lambda.files.cache_root import cache_directory  # noqa: PLC0415
+    from hatch_lambda.files.file_facts import remembered  # noqa: PLC0415
+
+    host = _host_c_library()
+    return remembered(
+        cache_directory(),
+        "python-probe",
+        Path(command[0]),
+        ask,
+        names=_PYTHON_NAMES,
+        loads=_libpython,
+        host=host,
+        valid=_is_probe_answer,
+    )
+
+
+def _is_probe_answer(text: str) -> bool:
+    return len(text.split("\0")) == _PROBE_FIELDS
+
+
+_LIBRARY_VARIABLES = ("LD_LIBRARY_PATH", "LD_PRELOAD", "DYLD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES")
+# What a CPython executable is called (`python3.12`, `python3.13t`, `python.exe`): a copy or link
+# under another name may be a multiplexer that runs whichever version is selected today.
+_PYTHON_NAMES = frozenset(
+    f"python{version}{suffix}"
+    for version in ("", "3", *(f"3.{minor}{free}" for minor in range(30) for free in ("", "t")))
+    for suffix in ("", ".exe")
+)
+
+
+def _libpython(executable: Path) -> list[Path]:
+    """The shared libraries of Python an interpreter of this layout loads: `libpython3.X.so` in its
+    prefix's `lib` (pyenv, builds configured with `--enable-shared`), the framework's `Python` on
+    macOS, `python3X.dll` beside it on Windows."""
+    prefix = executable.parent.parent
+    found = [
+        *sorted((prefix / "lib").glob("libpython*")),
+        *sorted((prefix / "lib64").glob("libpython*")),
+        *sorted(executable.parent.glob("python3*.dll")),
+    ]
+    if (prefix / "Python").is_file():
+        found.append(prefix / "Python")
+    return found
+
+
+def _runs_natively(executable: Path) -> bool:
+    """Whether this machine runs `executable` itself: not an ELF file for another machine (an
+    arm64 CPython that `binfmt_misc` hands to an emulator on x86_64), nor one that cannot be read."""
+    from hatch_lambda.platform.binaries import binary_format, read_elf  # noqa: PLC0415
+
+    try:
+        real = executable.resolve()
+        with real.open("rb") as stream:
+            if binary_format(stream.read(64)) != "elf":
+                return True  # Mach-O or PE: their systems run no other machine's code unasked
+        return read_elf(real).machine == os.uname().machine
+    except (OSError, LambdaBuildError):
+        return False
+
+
+def _host_c_library() -> str:
+    """This machine's C library release ("glibc 2.36"), which the probe reports too."""
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):
+        return ""
 
 
 def _run_stoppable(command: list[str], *, timeout: float | None = None) -> subprocess.CompletedProcess[str]:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hatch_lambda.errors import HandlerCheckError, LambdaBuildError
-from hatch_lambda.layer.cache import cache_directory
+from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.layer.extracted_layers import (
     TRANSIENT_PREFIX,
     bytecode_prefix,

@@ -30,7 +30,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from hatch_lambda.errors import DependencyInstallError, LambdaBuildError
-from hatch_lambda.layer.cache import cache_directory
+from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.layer.request import InstallRequest
 from hatch_lambda.layer.uv import install_with_uv
 from hatch_lambda.platform.runtimes import Runtime
