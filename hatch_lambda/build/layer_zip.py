@@ -7,7 +7,6 @@ a warm build loads none of the installer, proof, bytecode or deflate machinery.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +64,14 @@ def build_fresh_layer(
     # Before the proof and the listing: a layer too large to deploy fails without reading a binary.
     check_size(unzipped_size(files))
     distributions = installed_distributions(installed)
-    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof. The proof
-    # reads the tree while the bytecode is compiled and the zip written (the zip goes to staging,
-    # committed only once the proof has passed); a refused binary is reported before any other error.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatch-lambda-proof") as proving:
-        proof_of = proving.submit(
-            prove_layer, installed, list(files), config.layer_prefix, config.runtime, config.architecture
-        )
-        try:
-            written, files = _compile_and_zip(target, destination, files, check_size, cache_copy)
-        except Exception:
-            # A refused binary is the first thing to fix, whatever else failed (an interrupt is
-            # not waited on: it goes up as it came).
-            prove_loadable(target, "layer", proof_of.result())
-            raise
-        proof = proof_of.result()
-        prove_loadable(target, "layer", proof)
+    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof. Before the
+    # zip, not beside it: the proof is Python reading headers, and so is the zip's bookkeeping; two
+    # such threads hand the GIL to each other at every read and write. A bump (most streams copied
+    # from the entry cache) spent 0.43 s proving beside its zip, against 0.05 s alone. A refused
+    # binary is reported before anything is compiled or zipped.
+    proof = prove_layer(installed, list(files), config.layer_prefix, config.runtime, config.architecture)
+    prove_loadable(target, "layer", proof)
+    written, files = _compile_and_zip(target, destination, files, check_size, cache_copy)
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)
     return {

@@ -2,8 +2,9 @@
 
 `uv --version`, and what a CPython says it is (`platform.interpreters`), cost a process start on
 every build, and the answer changes only when the binary does (for an interpreter, also the
-`libpython` it loads and the machine's C library, which are part of its key). A fact is kept in a small file named by the binary's path and identity: device, inode, size,
-modification and status-change times. Replacing or rewriting the binary changes at least one of them
+`libpython` it loads and the machine's C library, which are part of its key). A fact is kept in
+a small file named by the binary's path and identity: device, inode, size, modification and
+status-change times. Replacing or rewriting the binary changes at least one of them
 (an upgrade writes a new file; writing in place moves the times, and the status-change time cannot
 be set back), so a remembered fact is never one of another binary. Each fact is its own file,
 written atomically: concurrent builds at worst compute it twice.
