@@ -440,3 +440,48 @@ def test_a_file_holds_a_hit_only_with_its_recorded_size_and_crc32(tmp_path):
     pipe = tmp_path / "pipe.zip"
     os.mkfifo(pipe)
     assert not cache_module.holds(pipe, entry)  # answered at once, never waiting for a writer
+
+
+def test_a_committed_layer_found_whole_is_not_read_again_until_it_changes(tmp_path, monkeypatch):
+    """The next warm build trusts a kept layer by its identity: the same inode, size, mtime and
+    ctime (which no write can leave as it was); any change reads it again."""
+    data = b"layer bytes " * 1000
+    entry = cache_module.CachedLayer(
+        tmp_path / "entry.zip", {}, hashlib.sha256(data).hexdigest(), zlib.crc32(data), len(data)
+    )
+    committed = tmp_path / "dist" / "committed.zip"
+    committed.parent.mkdir()
+    committed.write_bytes(data)
+    reads: list[int] = []
+    real_read_each = cache_module.read_each
+
+    def counting_read_each(stream, each_block):
+        reads.append(1)
+        return real_read_each(stream, each_block)
+
+    monkeypatch.setattr(cache_module, "read_each", counting_read_each)
+    assert cache_module.holds(committed, entry)
+    assert cache_module.holds(committed, entry)
+    assert len(reads) == 2, "a file changed this very moment is never remembered"
+
+    monkeypatch.setattr(cache_module, "_SETTLED_NS", 0)  # the file has settled
+    assert cache_module.holds(committed, entry)
+    assert cache_module.holds(committed, entry)
+    assert cache_module.holds(committed, entry)
+    assert len(reads) == 3  # read once more, then trusted
+    other = entry._replace(sha256=hashlib.sha256(b"another layer").hexdigest())
+    assert cache_module.holds(committed, other)  # the same CRC-32 and size, another entry: read
+    assert len(reads) == 4
+
+    before = committed.stat()
+    with committed.open("r+b") as stream:  # one byte changed in place, the mtime set back
+        stream.seek(5)
+        stream.write(b"?")
+    os.utime(committed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert not cache_module.holds(committed, entry)
+    assert len(reads) == 5
+    (tmp_path / "new.zip").write_bytes(data)
+    os.replace(tmp_path / "new.zip", committed)  # the same bytes in a new file
+    assert cache_module.holds(committed, entry)
+    assert len(reads) == 6
+    assert len(list((tmp_path / "hatch-lambda-cache" / cache_module.KEPT_FOLDER).iterdir())) == 1

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
+from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.files.digest import (
     UnreadableSource,
     copy_hashing,
@@ -304,7 +305,12 @@ def place(
 def holds(path: Path, found: CachedLayer) -> bool:
     """Whether `path` is a regular file holding `found`'s recorded bytes (its size and CRC-32, the
     check a placement makes), unchanged while it was read: a layer an earlier build committed, which
-    this build keeps where it is instead of copying the same bytes over it."""
+    this build keeps where it is instead of copying the same bytes over it.
+
+    A file this check passed before, with the same identity since (device, inode, size, and the
+    modification and status-change times: any write moves the last, and it cannot be set back), is
+    not read again: `KEPT_FOLDER` remembers it, one record per path.
+    """
     if found.crc32 is None or found.size is None:
         return False
     try:
@@ -318,16 +324,44 @@ def holds(path: Path, found: CachedLayer) -> bool:
         before = os.fstat(descriptor)
         if not stat.S_ISREG(before.st_mode) or before.st_size != found.size:
             return False
-        with os.fdopen(descriptor, "rb", closefd=False) as stream:
-            read_each(stream, crc.add)
-        if crc.value != found.crc32 or identity_of(os.fstat(descriptor)) != identity_of(before):
-            return False
-    except OSError:
+        seen = _kept_record(path)
+        if not seen.is_file() or seen.read_text(encoding="utf-8") != _kept_text(before, found.sha256):
+            with os.fdopen(descriptor, "rb", closefd=False) as stream:
+                read_each(stream, crc.add)
+            if crc.value != found.crc32 or identity_of(os.fstat(descriptor)) != identity_of(before):
+                return False
+            _remember_kept(seen, before, found.sha256)
+    except (OSError, UnicodeDecodeError):
         return False
     finally:
         os.close(descriptor)
     remember_digest(path, found.sha256)  # sealed with the CRC-32 it matches
     return True
+
+
+# Where `holds` remembers the committed layers it has read and found whole.
+KEPT_FOLDER = "kept-layers-v1"
+# A file changed within the file system's timestamp granularity of the moment it was checked could
+# keep its identity: only a file whose last change is older than this is remembered.
+_SETTLED_NS = 2_000_000_000
+
+
+def _kept_record(path: Path) -> Path:
+    name = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:32]
+    return cache_directory() / KEPT_FOLDER / name
+
+
+def _kept_text(status: os.stat_result, sha256: str) -> str:
+    fields = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    return " ".join([*map(str, fields), sha256])
+
+
+def _remember_kept(record: Path, status: os.stat_result, sha256: str) -> None:
+    if time.time_ns() - status.st_ctime_ns < _SETTLED_NS:
+        return
+    with suppress(OSError):  # a cache that cannot be written costs the next build one read
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_text(record, _kept_text(status, sha256))
 
 
 def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
