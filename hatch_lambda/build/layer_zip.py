@@ -7,6 +7,7 @@ a warm build loads none of the installer, proof, bytecode or deflate machinery.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from hatch_lambda.files.slim import slim_layer
 from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerPlan
 from hatch_lambda.platform.limits import human, largest_distributions
-from hatch_lambda.platform.proof import prove_layer
+from hatch_lambda.platform.proof import ProofResult, prove_layer
 from hatch_lambda.runtime.bytecode import LAYER_ROOT
 
 
@@ -64,14 +65,18 @@ def build_fresh_layer(
     # Before the proof and the listing: a layer too large to deploy fails without reading a binary.
     check_size(unzipped_size(files))
     distributions = installed_distributions(installed)
-    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof. Before the
-    # zip, not beside it: the proof is Python reading headers, and so is the zip's bookkeeping; two
-    # such threads hand the GIL to each other at every read and write. A bump (most streams copied
-    # from the entry cache) spent 0.43 s proving beside its zip, against 0.05 s alone. A refused
-    # binary is reported before anything is compiled or zipped.
-    proof = prove_layer(installed, list(files), config.layer_prefix, config.runtime, config.architecture)
+    # Proven after slimming: `slim-exclude` can drop a file that would fail the proof; proven
+    # before the zip, so a layer that cannot load is never zipped.
+    proof, bytecode = _prove_and_compile(target, installed, files)
     prove_loadable(target, "layer", proof)
-    written, files = _compile_and_zip(target, destination, files, check_size, cache_copy)
+    if bytecode:
+        files = [*files, *bytecode]
+        check_size(unzipped_size(files))
+    waiting(
+        target.reporter,
+        f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
+    )
+    written = _write_layer_zip(target, destination, files, cache_copy)
     largest = largest_distributions(files, owners_by_record(installed), config.layer_prefix)
     report_zip(target.reporter, written, largest)
     return {
@@ -83,23 +88,34 @@ def build_fresh_layer(
     }
 
 
-def _compile_and_zip(
-    target: Target,
-    destination: Path,
-    files: list[FileToPack],
-    check_size: Callable[[int], None],
-    cache_copy: Path | None,
-) -> tuple[WrittenZip, list[FileToPack]]:
+def _prove_and_compile(
+    target: Target, installed: Path, files: list[FileToPack]
+) -> tuple[ProofResult, list[FileToPack]]:
+    """The proof of the layer's files, and their bytecode with `compile-bytecode`.
+
+    The proof runs beside the compilers, which are other processes: this one mostly waits for
+    their replies. It never runs beside the zip: the proof is Python reading headers and so is the
+    zip's bookkeeping, and two such threads wait on each other for the GIL at every read and write
+    (a bump, most streams copied from the entry cache, spent several times the proof's own time).
+    A refused binary is reported before any error of the compile.
+    """
     config = target.config
-    bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
-    if bytecode:
-        files = [*files, *bytecode]
-        check_size(unzipped_size(files))
-    waiting(
-        target.reporter,
-        f"Compressing {len(files)} files ({human(unzipped_size(files))}) into the layer zip...",
-    )
-    return _write_layer_zip(target, destination, files, cache_copy), files
+
+    def prove() -> ProofResult:
+        return prove_layer(installed, list(files), config.layer_prefix, config.runtime, config.architecture)
+
+    if not config.compile_bytecode:
+        return prove(), []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatch-lambda-proof") as proving:
+        proof_of = proving.submit(prove)
+        try:
+            bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
+        except Exception:
+            # A refused binary is the first thing to fix, whatever else failed (an interrupt is
+            # not waited on: it goes up as it came).
+            prove_loadable(target, "layer", proof_of.result())
+            raise
+        return proof_of.result(), bytecode
 
 
 def _write_layer_zip(
