@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,28 @@ def own_hatch_lambda_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     for another's process starts. Build subprocesses get theirs from their environment."""
     directory = tmp_path / "hatch-lambda-cache"
     monkeypatch.setenv("HATCH_LAMBDA_CACHE_DIR", str(directory))
+    # What a CI runner may set (`actions/setup-python` sets a library path): the probe's tests
+    # set them where they test them.
+    for name in ("LD_LIBRARY_PATH", "LD_PRELOAD", "DYLD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES"):
+        monkeypatch.delenv(name, raising=False)
     return directory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Session and module fixtures run before the autouse one above: they get a cache of this
+    session's, never the developer's."""
+    directory = tempfile.mkdtemp(prefix="hatch-lambda-test-cache-")
+    config.stash[_SESSION_CACHE] = directory
+    os.environ["HATCH_LAMBDA_CACHE_DIR"] = directory
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_SESSION_CACHE, None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_SESSION_CACHE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")

@@ -473,6 +473,7 @@ def test_a_committed_layer_found_whole_is_not_read_again_until_it_changes(tmp_pa
     assert cache_module.holds(committed, other)  # the same CRC-32 and size, another entry: read
     assert len(reads) == 4
 
+    time.sleep(0.05)  # past the kernel's clock tick: the guard this test turned off stands for this
     before = committed.stat()
     with committed.open("r+b") as stream:  # one byte changed in place, the mtime set back
         stream.seek(5)
@@ -485,3 +486,26 @@ def test_a_committed_layer_found_whole_is_not_read_again_until_it_changes(tmp_pa
     assert cache_module.holds(committed, entry)
     assert len(reads) == 6
     assert len(list((tmp_path / "hatch-lambda-cache" / cache_module.KEPT_FOLDER).iterdir())) == 1
+
+
+@pytest.mark.parametrize("record", [b"\xff\xfe not text", None])
+def test_an_unreadable_kept_record_is_read_past_and_written_again(tmp_path, monkeypatch, record):
+    """A damaged record, or a directory where it should be, never turns keeping off for good."""
+    data = b"layer bytes " * 1000
+    entry = cache_module.CachedLayer(
+        tmp_path / "entry.zip", {}, hashlib.sha256(data).hexdigest(), zlib.crc32(data), len(data)
+    )
+    committed = tmp_path / "committed.zip"
+    committed.write_bytes(data)
+    monkeypatch.setattr(cache_module, "_SETTLED_NS", 0)
+    path = cache_module._kept_record(committed)
+    path.parent.mkdir(parents=True)
+    if record is None:
+        path.mkdir()
+    else:
+        path.write_bytes(record)
+
+    assert cache_module.holds(committed, entry)
+    if record is not None:
+        assert path.read_text(encoding="utf-8").endswith(entry.sha256)
+    assert cache_module.holds(committed, entry)

@@ -34,7 +34,7 @@ REAL_POPEN = subprocess.Popen
 def own_cache(own_hatch_lambda_cache, monkeypatch):
     """Probes are remembered in this test's own cache (conftest), with no variable set that makes
     every probe ask again."""
-    for name in interpreters._LIBRARY_VARIABLES:
+    for name in (*interpreters._PRELOAD_VARIABLES, *interpreters._PATH_VARIABLES):
         monkeypatch.delenv(name, raising=False)
     return own_hatch_lambda_cache
 
@@ -248,18 +248,49 @@ def test_a_changed_interpreter_or_libpython_is_asked_again(tmp_path, monkeypatch
     assert started == [[str(python), "-c", interpreters._PROBE]]
 
 
-@pytest.mark.parametrize("variable", ["LD_LIBRARY_PATH", "LD_PRELOAD"])
-def test_an_interpreter_whose_libraries_a_variable_can_swap_is_asked_every_time(
-    tmp_path, monkeypatch, variable
-):
+def test_under_ld_preload_the_interpreter_is_asked_every_time(tmp_path, monkeypatch):
     python = copied_interpreter(tmp_path / "py")
     assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
-    monkeypatch.setenv(variable, str(tmp_path / "elsewhere"))
-    a_new_build()
+    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "elsewhere.so"))
     started = counting_runs(monkeypatch)
+    for _ in range(2):
+        a_new_build()
+        assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    assert len(started) == 2
 
+
+def test_a_library_path_and_the_libpython_in_it_are_part_of_the_key(tmp_path, monkeypatch):
+    """`actions/setup-python` sets LD_LIBRARY_PATH: remembered under it, asked again when it changes."""
+    python = copied_interpreter(tmp_path / "py")
+    libraries = tmp_path / "libraries"
+    libraries.mkdir()
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(libraries))
+    started = counting_runs(monkeypatch)
+    for _ in range(2):
+        a_new_build()
+        assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    assert len(started) == 1  # asked under the new path once, then remembered
+    real_library = next((pyenv_python("3.12").resolve().parent.parent / "lib").glob("libpython3.12.so*"))
+    (libraries / "libpython3.12.so.1.0").symlink_to(real_library)  # another libpython, found first
+    a_new_build()
     assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
-    assert len(started) == 1
+    assert len(started) == 2
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
+    a_new_build()
+    assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    assert len(started) == 3
+
+
+def test_a_virtual_environments_copy_of_an_interpreter_is_asked_every_time(tmp_path, monkeypatch):
+    """`python -m venv --copies` (and Windows' launchers) load the base interpreter's libpython,
+    which nothing beside the copy shows."""
+    python = copied_interpreter(tmp_path / "venv")
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /somewhere\n")
+    started = counting_runs(monkeypatch)
+    for _ in range(2):
+        a_new_build()
+        assert isinstance(probe((str(python),)), interpreters.InterpreterFacts)
+    assert len(started) == 2
 
 
 def test_a_script_or_a_command_with_arguments_is_asked_every_time(tmp_path, monkeypatch):

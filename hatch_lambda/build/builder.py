@@ -3,12 +3,14 @@
 Hatchling calls one function per version (`source`, `layer`). A release is one transaction over
 every version asked for, so the first version's call builds them all (planned, built, proven,
 checked, committed together) and each call returns its own artifact's path. `build()` is wrapped
-only to learn which versions this run builds and whether it cleans; hatchling's template method
-itself runs unchanged.
+to learn which versions this run builds and whether it cleans, and to make the target and start
+finding the runtime's CPython before hatchling's own steps; hatchling's template method itself runs
+unchanged.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +68,8 @@ class LambdaBuilder(BuilderInterface["LambdaBuilderConfig", Any]):
         self._clean = None
         self._committed = None
         self._target = None
-        if not self._clean_only:
+        hooks_only = options.get("hooks_only") or os.environ.get("HATCH_BUILD_HOOKS_ONLY") in {"1", "true"}
+        if not self._clean_only and not hooks_only and self._versions:
             with self._user_errors_abort():
                 self._target = self.lambda_target()
                 # Begun before hatchling's own steps and the release's modules load: an interpreter's

@@ -111,8 +111,8 @@ def _prove_and_compile(
         try:
             bytecode = target.bytecode(files, import_root=config.layer_prefix, extracted_to=LAYER_ROOT)
         except Exception:
-            # A refused binary is the first thing to fix, whatever else failed (an interrupt is
-            # not waited on: it goes up as it came).
+            # A refused binary is the first thing to fix, whatever else failed. An interrupt is
+            # not caught here; leaving the block still waits for the proof (tens of ms).
             prove_loadable(target, "layer", proof_of.result())
             raise
         return proof_of.result(), bytecode

@@ -6,8 +6,9 @@ every build, and the answer changes only when the binary does (for an interprete
 a small file named by the binary's path and identity: device, inode, size, modification and
 status-change times. Replacing or rewriting the binary changes at least one of them
 (an upgrade writes a new file; writing in place moves the times, and the status-change time cannot
-be set back), so a remembered fact is never one of another binary. Each fact is its own file,
-written atomically: concurrent builds at worst compute it twice.
+be set back, on the systems where it is the status-change time: nothing is remembered on Windows,
+where it is the creation time), so a remembered fact is never one of another binary. Each fact is
+its own file, written atomically: concurrent builds at worst compute it twice.
 
 Only a native executable under its own name is remembered: a script (asdf's shims, a wrapper) or a
 multiplexer run under another name (mise's shims are links to `mise`) runs whatever is selected
@@ -17,6 +18,7 @@ today, which its own file does not show; those are asked every time.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -45,6 +47,8 @@ def remembered(
     else the answer depends on (the C library this machine runs). A kept answer that is not
     `valid` (a damaged file) is computed again and replaced.
     """
+    if sys.platform == "win32":
+        return compute()  # there `st_ctime` is the creation time: a rewrite in place would not show
     try:
         real = executable.resolve()
         native = real.name in names and _is_native_executable(real)

@@ -325,7 +325,7 @@ def holds(path: Path, found: CachedLayer) -> bool:
         if not stat.S_ISREG(before.st_mode) or before.st_size != found.size:
             return False
         seen = _kept_record(path)
-        if not seen.is_file() or seen.read_text(encoding="utf-8") != _kept_text(before, found.sha256):
+        if _recorded(seen) != _kept_text(before, found.sha256):
             with os.fdopen(descriptor, "rb", closefd=False) as stream:
                 read_each(stream, crc.add)
             if crc.value != found.crc32 or identity_of(os.fstat(descriptor)) != identity_of(before):
@@ -356,8 +356,17 @@ def _kept_text(status: os.stat_result, sha256: str) -> str:
     return " ".join([*map(str, fields), sha256])
 
 
+def _recorded(record: Path) -> str | None:
+    """The record's text; None for none, or one that cannot be read (it is written again)."""
+    try:
+        return record.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _remember_kept(record: Path, status: os.stat_result, sha256: str) -> None:
-    if time.time_ns() - status.st_ctime_ns < _SETTLED_NS:
+    # On Windows `st_ctime` is the creation time, which a rewrite in place leaves as it was.
+    if sys.platform == "win32" or time.time_ns() - status.st_ctime_ns < _SETTLED_NS:
         return
     with suppress(OSError):  # a cache that cannot be written costs the next build one read
         record.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Order: `HATCH_LAMBDA_PYTHON_3_X` (an explicit interpreter for that version), uv's discovery
 (managed Pythons, PATH; no downloads), then pyenv's versions directory. pyenv's shims on PATH exit
 127 for versions not selected with `pyenv global`, and `uv python find` can stop at such a shim,
-so every candidate is run once to confirm it works and has the right version. The answer is
+so every candidate is run to confirm it works and has the right version. The answer is
 remembered across builds for a native interpreter whose executable and `libpython` have not changed
 (`files.file_facts`): a later build starts no interpreter to learn it again.
 """
@@ -108,20 +108,24 @@ def _remembered_probe(command: tuple[str, ...], ask: Callable[[], str | None]) -
     Starting an interpreter to ask what it is costs 15-30 ms, and a build that compiles bytecode
     waits for the answer (its `sys.version` is in the layer cache key). The answer is decided by
     the executable, the `libpython` it is linked against and this machine's C library: it is kept
-    under all three (`files.file_facts`), and only for a native CPython executable named as one
-    (never a script such as pyenv's shims, nor a command run under an emulator). When a variable
-    can load other libraries into it (`LD_LIBRARY_PATH`, `LD_PRELOAD`, their macOS forms), it is
-    asked every time.
+    under all three (`files.file_facts`), and only for a native CPython executable named as one:
+    never a script such as pyenv's shims, a command run under an emulator, or a virtual
+    environment's copy or launcher. A library path (`LD_LIBRARY_PATH`) is part of the key, with the
+    `libpython` files in it; under `LD_PRELOAD` (or its macOS form) it is asked every time.
     """
-    if len(command) != 1 or any(os.environ.get(name) for name in _LIBRARY_VARIABLES):
+    if len(command) != 1 or any(os.environ.get(name) for name in _PRELOAD_VARIABLES):
         return ask()
-    if not _runs_natively(Path(command[0])):
-        return ask()  # run by an emulator the kernel starts for it, with C libraries of its own
+    if not _runs_natively(Path(command[0])) or _in_virtual_environment(Path(command[0])):
+        # Run by an emulator the kernel starts for it, with C libraries of its own; or a virtual
+        # environment's copy or launcher, which loads its base interpreter's libraries.
+        return ask()
     # Loaded here: only a build that needs the runtime's CPython asks.
     from hatch_lambda.files.cache_root import cache_directory  # noqa: PLC0415
     from hatch_lambda.files.file_facts import remembered  # noqa: PLC0415
 
-    host = _host_c_library()
+    # A library path set (`actions/setup-python` sets one) is part of the key, and so is every
+    # `libpython` in it (`_libpython`).
+    host = "\0".join([_host_c_library(), *(f"{name}={os.environ.get(name, '')}" for name in _PATH_VARIABLES)])
     return remembered(
         cache_directory(),
         "python-probe",
@@ -138,7 +142,10 @@ def _is_probe_answer(text: str) -> bool:
     return len(text.split("\0")) == _PROBE_FIELDS
 
 
-_LIBRARY_VARIABLES = ("LD_LIBRARY_PATH", "LD_PRELOAD", "DYLD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES")
+# Variables that put other libraries into any process: an interpreter started under them is asked.
+_PRELOAD_VARIABLES = ("LD_PRELOAD", "DYLD_INSERT_LIBRARIES")
+# Variables that say where libraries are looked for first: part of the key, with what they hold.
+_PATH_VARIABLES = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
 # What a CPython executable is called (`python3.12`, `python3.13t`, `python.exe`): a copy or link
 # under another name may be a multiplexer that runs whichever version is selected today.
 _PYTHON_NAMES = frozenset(
@@ -153,14 +160,32 @@ def _libpython(executable: Path) -> list[Path]:
     prefix's `lib` (pyenv, builds configured with `--enable-shared`), the framework's `Python` on
     macOS, `python3X.dll` beside it on Windows."""
     prefix = executable.parent.parent
+    searched = [
+        *(
+            Path(entry)
+            for name in _PATH_VARIABLES
+            for entry in os.environ.get(name, "").split(os.pathsep)
+            if entry
+        ),
+        prefix / "lib",
+        prefix / "lib64",
+        *sorted((prefix / "lib").glob("*-linux-gnu*")),  # Debian's multiarch directories
+    ]
     found = [
-        *sorted((prefix / "lib").glob("libpython*")),
-        *sorted((prefix / "lib64").glob("libpython*")),
+        *(library for directory in searched for library in sorted(directory.glob("libpython*"))),
         *sorted(executable.parent.glob("python3*.dll")),
     ]
     if (prefix / "Python").is_file():
         found.append(prefix / "Python")
     return found
+
+
+def _in_virtual_environment(executable: Path) -> bool:
+    """Whether `executable` is a virtual environment's (a `pyvenv.cfg` beside it or above it): a
+    copy (`--copies`) or a launcher (Windows) that loads its base interpreter's `libpython`, which
+    its own directory does not show."""
+    real = executable.resolve()
+    return any((directory / "pyvenv.cfg").exists() for directory in (real.parent, real.parent.parent))
 
 
 def _runs_natively(executable: Path) -> bool:
@@ -172,7 +197,7 @@ def _runs_natively(executable: Path) -> bool:
         real = executable.resolve()
         with real.open("rb") as stream:
             if binary_format(stream.read(64)) != "elf":
-                return True  # Mach-O or PE: their systems run no other machine's code unasked
+                return True  # Mach-O or PE: `machine` names Linux's machines alone
         return read_elf(real).machine == os.uname().machine
     except (OSError, LambdaBuildError):
         return False
