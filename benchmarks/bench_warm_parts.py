@@ -1,4 +1,4 @@
-"""The parts of a warm build the third pass of the speed issue changed, each timed both ways in one run.
+"""The parts of a warm build the speed issue's later passes changed, each timed both ways in one run.
 
 Run from the repository root with an interpreter where hatch-lambda and hatchling are installed:
 
@@ -10,7 +10,11 @@ Run from the repository root with an interpreter where hatch-lambda and hatchlin
   against the 27 KB one it compresses now;
 * creating a five-field record class at import: a frozen dataclass against a `typing.NamedTuple`;
 * importing what a warm locked build imports of hatch-lambda (`build.config`, `build.release` and
-  what they load), in a fresh interpreter that has imported hatchling's builders already.
+  what they load), in a fresh interpreter that has imported hatchling's builders already;
+* (fifth pass) keeping the layer `dist/` holds: reading its 23 MB for the CRC-32 against trusting
+  the record an earlier build left of the same file's identity (`layer.cache.holds`);
+* (fifth pass) `EntryStore.prune` on a store of 250 entries within its bound: walking it against
+  adding to its tally.
 
 Medians of `--repeat` runs, side by side.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
 import shutil
 import statistics
@@ -31,7 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hatch_lambda.archive import libdeflate
-from hatch_lambda.layer.cache import place
+from hatch_lambda.archive.entry_cache import TALLY_FILE, EntryStore
+from hatch_lambda.layer.cache import KEPT_FOLDER, CachedLayer, holds, place
 
 LAYER_BYTES = 23_901_949  # the benchmark project's layer zip (bench_build.py's `bench_app`)
 _RECORD_CLASS = """
@@ -88,6 +94,30 @@ def main() -> int:
 
         imports = _median(repeat, _warm_imports)
         print(f"  {'warm-path imports of hatch-lambda':34} {imports * 1000:8.1f} ms")
+
+        os.environ["HATCH_LAMBDA_CACHE_DIR"] = str(work / "hatch-lambda-cache")
+        committed = work / "dist" / "layer.zip"
+        committed.parent.mkdir()
+        shutil.copyfile(cached, committed)
+        time.sleep(2.1)  # settled: `holds` remembers only a file not changed in the last 2 s
+        found = CachedLayer(cached, {}, sha256, crc32, size)
+        record = work / "hatch-lambda-cache" / KEPT_FOLDER
+        forget = lambda: shutil.rmtree(record, ignore_errors=True)  # noqa: E731
+        read = _median(repeat, lambda: _kept(holds(committed, found)), prepare=forget)
+        _kept(holds(committed, found))
+        trusted = _median(repeat, lambda: _kept(holds(committed, found)))
+        _row("keeping the 23 MB layer in dist/", "read for CRC-32", read, "identity record", trusted)
+
+        store = EntryStore(work / "store")
+        for index in range(250):
+            entry = store.root / f"{index % 16:02x}" / f"{index:064x}-6"
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            entry.write_bytes(b"x" * 1000)
+        tally = store.root / TALLY_FILE
+        walk = _median(repeat, store.prune, prepare=lambda: tally.unlink(missing_ok=True))
+        store.prune()
+        tallied = _median(repeat, store.prune)
+        _row("pruning a 250-entry store", "walked", walk, "tallied", tallied)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -104,6 +134,12 @@ def _fresh_staging(staged: Path) -> None:
     """A new build's staging directory, as every build has: nothing there to replace."""
     shutil.rmtree(staged.parent, ignore_errors=True)
     staged.parent.mkdir()
+
+
+def _kept(kept: bool) -> None:
+    if not kept:
+        message = "the layer in dist/ was not kept"
+        raise RuntimeError(message)
 
 
 def _placed(problem: str | None) -> None:

@@ -502,3 +502,66 @@ def test_a_damaged_digest_memo_only_costs_hashing(tmp_path, monkeypatch, damage)
     assert write(tmp_path / "warm.zip", files, store) == write(tmp_path / "plain.zip", files, None)
     assert store.counts.reused == 2 and not store.warnings
     assert len(hashed) == 2  # each file hashed, as with no memo
+
+
+def walks(monkeypatch) -> list[int]:
+    """Each walk of a store `prune` makes from now on."""
+    counted: list[int] = []
+    real_walk = entry_cache.os.walk
+
+    def counting_walk(*arguments, **options):
+        counted.append(1)
+        return real_walk(*arguments, **options)
+
+    monkeypatch.setattr(entry_cache.os, "walk", counting_walk)
+    return counted
+
+
+def test_prune_walks_the_store_only_once_its_tally_nears_the_bound(tmp_path, monkeypatch):
+    """A bump writes a few entries into a store far within its bound: its size is tallied, not walked."""
+    walked = walks(monkeypatch)
+    files = library_files()
+    first = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", files, first)
+    first.prune()
+    assert walked == [1]  # no tally yet: walked, and the total kept
+    size = sum(path.stat().st_size for path in stored_entries(first))
+
+    again = EntryStore(tmp_path / "cache")
+    write(tmp_path / "again.zip", files, again)
+    again.prune()
+    assert walked == [1]  # within the bound: tallied
+
+    near = EntryStore(tmp_path / "cache", max_bytes=size + 64)
+    other = random.Random(9).randbytes(SMALLEST_STORED * 2)
+    write(
+        tmp_path / "near.zip",
+        [FileToPack("python/other.so", lambda: other, False, FIXED, size=len(other))],
+        near,
+    )
+    near.prune()
+    assert walked == [1, 1]  # the tally reached the bound: walked, and pruned to it
+    assert sum(path.stat().st_size for path in stored_entries(near)) <= size + 64
+
+
+@pytest.mark.parametrize("tally", ["a day old", "damaged", "from the future"])
+def test_prune_walks_when_its_tally_cannot_be_trusted(tmp_path, monkeypatch, tally):
+    store = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", library_files(), store)
+    store.prune()
+    path = store.root / entry_cache.TALLY_FILE
+    total, walked_at = entry_cache._read_tally(path)
+    if tally == "damaged":
+        path.write_bytes(path.read_bytes()[:-1])
+    else:
+        moved = -entry_cache.TALLY_SECONDS - 1 if tally == "a day old" else 3600
+        path.write_bytes(entry_cache._TALLY.pack(entry_cache._TALLY_MAGIC, total, walked_at + moved))
+    partial = store.root / ".left.x.partial"
+    partial.write_bytes(b"left by a build that died")
+    os.utime(partial, (time.time() - entry_cache.STALE_SECONDS - 1,) * 2)
+    walked = walks(monkeypatch)
+
+    EntryStore(tmp_path / "cache").prune()
+
+    assert walked == [1]
+    assert not partial.exists()

@@ -77,6 +77,12 @@ _DIGESTS_MAGIC = b"HLFD"
 _DIGEST_RECORD = struct.Struct("<QQQq32s")  # device, inode, size, mtime (ns), sha256
 # The digests kept: this build's first, then earlier builds' (other projects sharing the cache).
 _DIGESTS_KEPT = 8192
+# The store's size as `prune` last walked it, plus what was written since, and when it walked.
+# A dot file: the walk counts no such file.
+TALLY_FILE = ".tally-v1"
+_TALLY_MAGIC = b"HLZT"
+_TALLY = struct.Struct("<4sQd")
+TALLY_SECONDS = 24 * 60 * 60
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class EntryStore:
         self._pending: list[Future[None]] = []
         self._remembered: dict[FileIdentity, bytes] | None = None  # read on first use
         self._digests_found: dict[FileIdentity, bytes] = {}  # this build's
+        self._written_bytes = 0  # written since the last `prune`, for its tally
         self._usable = True
         try:
             make_writable_directory(self.root)
@@ -185,9 +192,31 @@ class EntryStore:
 
     def prune(self) -> None:
         """Keep the store under `max_bytes`, least recently used entries removed first, and remove
-        `.partial` files no live build can own. Failing to remove one is not an error."""
+        `.partial` files no live build can own. Failing to remove one is not an error.
+
+        Walking the store to learn its size costs a bump tens of ms, for a store that is nearly
+        always within its bound: the total the last walk found, plus every record written since,
+        is kept in `TALLY_FILE`, and the store is walked only once that reaches the bound, or the
+        last walk is a day old. Builds that add at once may each miss the other's bytes; the
+        daily walk bounds what that costs.
+        """
         if not self.usable:
             return
+        with self._lock:
+            written, self._written_bytes = self._written_bytes, 0
+        tally = self.root / TALLY_FILE
+        known = _read_tally(tally)
+        if known is not None:
+            total, walked_at = known
+            if total + written <= self.max_bytes and 0 <= time.time() - walked_at < TALLY_SECONDS:
+                self._write_record(tally, _TALLY.pack(_TALLY_MAGIC, total + written, walked_at))
+                return
+        walked_at = time.time()
+        total = self._walk_and_prune()
+        self._write_record(tally, _TALLY.pack(_TALLY_MAGIC, total, walked_at))
+
+    def _walk_and_prune(self) -> int:
+        """The bound kept by a walk of the store; the total it leaves."""
         cutoff = time.time() - STALE_SECONDS
         entries: list[tuple[float, int, Path]] = []
         for directory, _, names in os.walk(self.root):
@@ -204,13 +233,12 @@ class EntryStore:
                 if not name.startswith("."):
                     entries.append((status.st_mtime, status.st_size, path))
         total = sum(size for _, size, _ in entries)
-        if total <= self.max_bytes:
-            return
         for _, size, path in sorted(entries, key=lambda entry: entry[0]):
             if total <= self.max_bytes:
                 break
             _remove(path)
             total -= size
+        return total
 
     def _path(self, digest: str, level: int, *, bundle: bool = False) -> Path:
         levelled = self.root / self.library / f"level-{level}"
@@ -318,6 +346,9 @@ class EntryStore:
                 temporary.write_bytes(record)
         except OSError as error:
             self._disable(error)
+            return
+        with self._lock:
+            self._written_bytes += len(record)
 
     def _count(
         self, *, reused: int = 0, compressed: int = 0, bundled_reused: int = 0, bundled_compressed: int = 0
@@ -349,6 +380,18 @@ class EntryStore:
                 "every entry of this build is compressed. Make it writable, or set "
                 "HATCH_LAMBDA_CACHE_DIR to a directory that is."
             )
+
+
+def _read_tally(path: Path) -> tuple[int, float] | None:
+    """The total and the walk's time `prune` last kept; None for none, or one that is not whole."""
+    try:
+        record = path.read_bytes()
+    except OSError:
+        return None
+    if len(record) != _TALLY.size:
+        return None
+    magic, total, walked_at = _TALLY.unpack(record)
+    return (total, walked_at) if magic == _TALLY_MAGIC else None
 
 
 def _problem(header: bytes, stream: bytes, crc: int, size: int) -> str | None:
