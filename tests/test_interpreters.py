@@ -317,9 +317,9 @@ def test_an_other_machine_elf_is_never_taken_as_native(tmp_path):
     native.parent.mkdir()
     native.write_bytes(elf_shared_object(host_machine()))
 
-    assert not interpreters._runs_natively(foreign)
-    assert interpreters._runs_natively(native)
-    assert not interpreters._runs_natively(tmp_path / "missing")
+    assert not interpreters._may_remember(foreign)
+    assert interpreters._may_remember(native)
+    assert not interpreters._may_remember(tmp_path / "missing")
 
 
 def test_a_remembered_answer_that_is_not_a_probe_is_asked_again(tmp_path, monkeypatch, own_cache):

@@ -499,3 +499,18 @@ def test_no_dependencies_means_a_null_layer_and_a_release(tmp_path, offline_envi
     assert manifest["artifacts"]["layer"] is None
     assert manifest["deployable"] is True
     assert read_release(root / "dist" / "orders-0.1.0-lambda.json").layer is None
+
+
+def test_hooks_only_builds_nothing_and_reads_no_lambda_setting(tmp_path, offline_environment):
+    """`--hooks-only` runs the build hooks alone: the target is never made, so even a setting that
+    would stop a build (an unknown runtime) is not read, and dist/ stays as it was."""
+    root = orders_project(tmp_path / "orders", dependencies=["hlfix-pure"], handler_imports=["hlfix_pure"])
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('runtime = "python3.12"', 'runtime = "python2.7"'))
+    assert build(root, offline_environment).returncode != 0  # the setting stops a real build
+
+    completed = build(root, offline_environment, extra=("--hooks-only",))
+
+    assert completed.returncode == 0, output_of(completed)
+    assert "python2.7" not in output_of(completed)
+    assert dist_snapshot(root) == {}

@@ -10,12 +10,13 @@ unchanged.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hatchling.builders.config import env_var_enabled
+from hatchling.builders.constants import BuildEnvVars
 from hatchling.builders.plugin.interface import BuilderInterface
 
 from hatch_lambda.errors import LambdaBuildError
@@ -68,7 +69,8 @@ class LambdaBuilder(BuilderInterface["LambdaBuilderConfig", Any]):
         self._clean = None
         self._committed = None
         self._target = None
-        hooks_only = options.get("hooks_only") or os.environ.get("HATCH_BUILD_HOOKS_ONLY") in {"1", "true"}
+        # Read as hatchling reads it.
+        hooks_only = options.get("hooks_only") or env_var_enabled(BuildEnvVars.HOOKS_ONLY)
         if not self._clean_only and not hooks_only and self._versions:
             with self._user_errors_abort():
                 self._target = self.lambda_target()

@@ -18,6 +18,7 @@ today, which its own file does not show; those are asked every time.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Callable
 from contextlib import suppress
@@ -83,12 +84,15 @@ _NATIVE_MAGIC = (
 )
 
 
+def identity_text(status: os.stat_result) -> str:
+    """A file's identity as facts about it are remembered by: device, inode, size, modification and
+    status-change times (any write moves the last, and it cannot be set back)."""
+    fields = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    return "\0".join(map(str, fields))
+
+
 def _identity(path: Path) -> str:
-    status = path.stat()
-    return (
-        f"{path}\0{status.st_dev}\0{status.st_ino}\0{status.st_size}\0"
-        f"{status.st_mtime_ns}\0{status.st_ctime_ns}"
-    )
+    return f"{path}\0{identity_text(path.stat())}"
 
 
 def _is_native_executable(path: Path) -> bool:

@@ -50,6 +50,7 @@ from hatch_lambda.files.digest import (
     remember_copy,
     remember_digest,
 )
+from hatch_lambda.files.file_facts import identity_text
 
 KEEP_ENTRIES = 24  # layers are tens of MB; two dozen covers every target of several projects
 RECORD_FORMAT = 3  # what `store` writes; a record of any other shape is discarded
@@ -352,8 +353,7 @@ def _kept_record(path: Path) -> Path:
 
 
 def _kept_text(status: os.stat_result, sha256: str) -> str:
-    fields = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
-    return " ".join([*map(str, fields), sha256])
+    return f"{identity_text(status)}\0{sha256}"
 
 
 def _recorded(record: Path) -> str | None:

@@ -115,9 +115,7 @@ def _remembered_probe(command: tuple[str, ...], ask: Callable[[], str | None]) -
     """
     if len(command) != 1 or any(os.environ.get(name) for name in _PRELOAD_VARIABLES):
         return ask()
-    if not _runs_natively(Path(command[0])) or _in_virtual_environment(Path(command[0])):
-        # Run by an emulator the kernel starts for it, with C libraries of its own; or a virtual
-        # environment's copy or launcher, which loads its base interpreter's libraries.
+    if not _may_remember(Path(command[0])):
         return ask()
     # Loaded here: only a build that needs the runtime's CPython asks.
     from hatch_lambda.files.cache_root import cache_directory  # noqa: PLC0415
@@ -180,26 +178,23 @@ def _libpython(executable: Path) -> list[Path]:
     return found
 
 
-def _in_virtual_environment(executable: Path) -> bool:
-    """Whether `executable` is a virtual environment's (a `pyvenv.cfg` beside it or above it): a
-    copy (`--copies`) or a launcher (Windows) that loads its base interpreter's `libpython`, which
-    its own directory does not show."""
-    real = executable.resolve()
-    return any((directory / "pyvenv.cfg").exists() for directory in (real.parent, real.parent.parent))
-
-
-def _runs_natively(executable: Path) -> bool:
-    """Whether this machine runs `executable` itself: not an ELF file for another machine (an
-    arm64 CPython that `binfmt_misc` hands to an emulator on x86_64), nor one that cannot be read."""
+def _may_remember(executable: Path) -> bool:
+    """Whether what `executable` says it is may be kept by its own file: never for a virtual
+    environment's copy or launcher (a `pyvenv.cfg` beside or above it: it loads its base
+    interpreter's `libpython`, which its own directory does not show), nor an ELF file for another
+    machine (an arm64 CPython that `binfmt_misc` hands to an emulator, with C libraries of its own),
+    nor one that cannot be read."""
     from hatch_lambda.platform.binaries import binary_format, read_elf  # noqa: PLC0415
 
     try:
         real = executable.resolve()
+        if any((directory / "pyvenv.cfg").exists() for directory in (real.parent, real.parent.parent)):
+            return False
         with real.open("rb") as stream:
             if binary_format(stream.read(64)) != "elf":
                 return True  # Mach-O or PE: `machine` names Linux's machines alone
         return read_elf(real).machine == os.uname().machine
-    except (OSError, LambdaBuildError):
+    except (OSError, RuntimeError, LambdaBuildError):  # RuntimeError: a loop of symbolic links
         return False
 
 
