@@ -44,6 +44,8 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -677,6 +679,25 @@ class Results:
             )
             for name in names
         }
+
+
+@contextmanager
+def earlier_checkout(revision: str, directory: Path) -> Iterator[str]:
+    """REV of this repository checked out into `directory` (a detached `git worktree`, removed on
+    the way out), for a benchmark to put first on `PYTHONPATH`; yields REV's short name."""
+    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
+    short = subprocess.run(
+        [*git, "rev-parse", "--short", revision], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(
+        [*git, "worktree", "add", "--detach", str(directory), short], check=True, capture_output=True
+    )
+    try:
+        yield short
+    finally:
+        subprocess.run(
+            [*git, "worktree", "remove", "--force", str(directory)], check=False, capture_output=True
+        )
 
 
 def settle() -> None:

@@ -2,7 +2,7 @@
 
 Run from the repository root with an interpreter where hatch-lambda, hatchling and uv are installed:
 
-    python benchmarks/bench_bump.py [--repeat N] [--keep]
+    python benchmarks/bench_bump.py [--repeat N] [--against REV] [--keep]
 
 The project is `bench_build.py`'s (`bench_app`: requests, pydantic, cryptography, numpy; python3.12
 x86_64) with one pin a user bumps, `idna==3.19` in `dependencies`, twice: with
@@ -25,11 +25,17 @@ The layer written by each bump is compared byte for byte with the cold build's, 
 then timed alone, in this process, on the bumped layer's files: no store, an empty one, a filled
 one. The issue's target: the bump at most 0.4x a cold layer build. The "uv install" figure is
 hatch-lambda's own report of its uv install, part of each build.
+
+With `--against REV`, REV is checked out into a temporary `git worktree` (as `bench_warm_against.py`
+does) and every recipe is also run with it first on `PYTHONPATH`, with its own layer caches: each
+revision's run of a recipe follows the other's, so a noisy minute weighs on both. Its cold layer
+must be this checkout's byte for byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
@@ -38,11 +44,19 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_build import DEPENDENCIES, LAYER_ZIP, base_environment, run, settle, write_project
+from bench_build import (
+    DEPENDENCIES,
+    LAYER_ZIP,
+    base_environment,
+    earlier_checkout,
+    run,
+    settle,
+    write_project,
+)
 
 from hatch_lambda.files.record import ZIP_EPOCH
 
@@ -73,54 +87,78 @@ def pinned_project(root: Path, idna: str, *, locked: bool) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--against", help="also time an earlier revision's builds (a commit, a tag, HEAD~3), taking turns"
+    )
     parser.add_argument("--keep", action="store_true")
     arguments = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-bump-"))
-    layer_cache = work / "layer-cache"
-    environment = {
-        **base_environment(),
-        "UV_CACHE_DIR": str(work / "uv-cache"),
-        "HATCH_LAMBDA_CACHE_DIR": str(layer_cache),
-    }
+    try:
+        with contextlib.ExitStack() as stack:
+            revision = None
+            if arguments.against:
+                revision = stack.enter_context(earlier_checkout(arguments.against, work / "earlier-checkout"))
+            return measure(work, arguments.repeat, revision)
+    finally:
+        if arguments.keep:
+            print(f"Kept {work}")
+        else:
+            shutil.rmtree(work)
+
+
+def measure(work: Path, repeat: int, revision: str | None) -> int:
+    """Every recipe for this checkout, and with `revision` for the earlier one too (its own layer
+    caches, uv's shared), taking turns; 0 when every bump gave its cold build's bytes."""
+    common = {**base_environment(), "UV_CACHE_DIR": str(work / "uv-cache")}
+    common.pop("PYTHONPATH", None)
+    sides = {"": common}
+    if revision is not None:
+        sides[f" [{revision}]"] = {**common, "PYTHONPATH": str(work / "earlier-checkout")}
     build_command = [sys.executable, "-m", "hatchling", "build", "-t", "lambda:layer"]
     lock_command = [sys.executable, "-m", "hatch_lambda.cli", "lock"]
     installed: dict[str, list[float]] = {}
-
-    def build(name: str, project: Path) -> float:
-        seconds, output = run(build_command, cwd=project, environment=environment)
-        found = _INSTALLED.search(output)
-        if found:
-            installed.setdefault(name, []).append(float(found.group(1)))
-        return seconds
-
-    def cold(name: str, project: Path) -> Recipe:
-        def prepare() -> None:
-            shutil.rmtree(layer_cache, ignore_errors=True)
-            shutil.rmtree(project / "dist", ignore_errors=True)
-
-        return Recipe(prepare, lambda: build(name, project))
-
-    def bump(name: str, project: Path, before_bump: Path, *, entries: bool) -> Recipe:
-        def prepare() -> None:
-            shutil.rmtree(layer_cache, ignore_errors=True)
-            shutil.rmtree(project / "dist", ignore_errors=True)
-            shutil.copytree(before_bump, layer_cache)
-            if not entries:
-                shutil.rmtree(layer_cache / ENTRY_STORE, ignore_errors=True)
-
-        return Recipe(prepare, lambda: build(name, project))
-
-    def once(recipe: Recipe) -> float:
-        recipe.prepare()
-        settle()  # the copied cache written back before the clock starts
-        return recipe.timed()
-
     recipes: dict[str, Recipe] = {}
     layers: dict[str, Path] = {}  # recipe -> the layer zip it writes, compared after the rounds
-    try:
+
+    for side, side_environment in sides.items():
+        layer_cache = work / f"layer-cache{side.strip(' []')}"
+        environment = {**side_environment, "HATCH_LAMBDA_CACHE_DIR": str(layer_cache)}
+
+        def build(name: str, project: Path, environment: dict[str, str] = environment) -> float:
+            seconds, output = run(build_command, cwd=project, environment=environment)
+            found = _INSTALLED.search(output)
+            if found:
+                installed.setdefault(name, []).append(float(found.group(1)))
+            return seconds
+
+        def cold(name: str, project: Path, layer_cache: Path = layer_cache, build=build) -> Recipe:
+            def prepare() -> None:
+                shutil.rmtree(layer_cache, ignore_errors=True)
+                shutil.rmtree(project / "dist", ignore_errors=True)
+
+            return Recipe(prepare, lambda: build(name, project))
+
+        def bump(
+            name: str,
+            project: Path,
+            before_bump: Path,
+            *,
+            entries: bool,
+            layer_cache: Path = layer_cache,
+            build=build,
+        ) -> Recipe:
+            def prepare() -> None:
+                shutil.rmtree(layer_cache, ignore_errors=True)
+                shutil.rmtree(project / "dist", ignore_errors=True)
+                shutil.copytree(before_bump, layer_cache)
+                if not entries:
+                    shutil.rmtree(layer_cache / ENTRY_STORE, ignore_errors=True)
+
+            return Recipe(prepare, lambda: build(name, project))
+
         for mode, locked in (("lock", True), ("no lock", False)):
-            slug = mode.replace(" ", "-")
+            slug = mode.replace(" ", "-") + side.strip(" []")
             old = pinned_project(work / f"old-{slug}", OLD_IDNA, locked=locked)
             new = pinned_project(work / f"new-{slug}", NEW_IDNA, locked=locked)
             if locked:  # the two locks, written once, as `hatch-lambda lock` after each pin
@@ -130,60 +168,74 @@ def main() -> int:
             once(cold(f"warm-up {mode}", new))  # fills the uv cache; not timed
             once(cold(f"warm-up {mode}", old))
             shutil.copytree(layer_cache, before_bump)
-            recipes[f"cold layer, {mode}"] = cold(f"cold layer, {mode}", new)
-            recipes[f"bump, {mode}, entry cache"] = bump(
-                f"bump, {mode}, entry cache", new, before_bump, entries=True
+            cold_name, bump_name = f"cold layer, {mode}{side}", f"bump, {mode}, entry cache{side}"
+            recipes[cold_name] = cold(cold_name, new)
+            recipes[bump_name] = bump(bump_name, new, before_bump, entries=True)
+            recipes[f"bump, {mode}, no entry cache{side}"] = bump(
+                f"bump, {mode}, no entry cache{side}", new, before_bump, entries=False
             )
-            recipes[f"bump, {mode}, no entry cache"] = bump(
-                f"bump, {mode}, no entry cache", new, before_bump, entries=False
-            )
-            layers[f"cold layer, {mode}"] = layers[f"bump, {mode}, entry cache"] = new / "dist" / LAYER_ZIP
-        installed.clear()
+            layers[cold_name] = layers[bump_name] = new / "dist" / LAYER_ZIP
+    installed.clear()
 
-        samples: dict[str, list[float]] = {name: [] for name in recipes}
-        kept: dict[str, bytes] = {}
-        for _ in range(arguments.repeat):
-            for name, recipe in recipes.items():
-                samples[name].append(once(recipe))
-                if name in layers:
-                    kept[name] = layers[name].read_bytes()
-        report(samples, installed, arguments.repeat)
-        same = True
+    samples: dict[str, list[float]] = {name: [] for name in recipes}
+    kept: dict[str, bytes] = {}
+    for round_ in range(repeat):
+        # Each revision's recipe right after the other's, the first alternating between rounds.
+        names = sorted(recipes, key=lambda name: (name.split(" [")[0], (" [" in name) == (round_ % 2 == 0)))
+        for name in names:
+            samples[name].append(once(recipes[name]))
+            if name in layers:
+                kept[name] = layers[name].read_bytes()
+    report(samples, installed, repeat, sides)
+    same = True
+    for side in sides:
         for mode in ("lock", "no lock"):
-            equal = kept[f"cold layer, {mode}"] == kept[f"bump, {mode}, entry cache"]
+            equal = kept[f"cold layer, {mode}{side}"] == kept[f"bump, {mode}, entry cache{side}"]
             same = same and equal
             verdict = "yes" if equal else "NO"
-            print(f"  {mode}: the bump's layer zip == the cold build's, byte for byte: {verdict}")
-        zip_step(work, kept["cold layer, lock"], arguments.repeat)
-        return 0 if same else 1
-    finally:
-        if arguments.keep:
-            print(f"Kept {work}")
-        else:
-            shutil.rmtree(work)
+            print(f"  {mode}{side}: the bump's layer zip == the cold build's, byte for byte: {verdict}")
+    if revision is not None:
+        for mode in ("lock", "no lock"):
+            equal = kept[f"cold layer, {mode}"] == kept[f"cold layer, {mode} [{revision}]"]
+            same = same and equal
+            verdict = "yes" if equal else "NO"
+            print(f"  {mode}: this checkout's layer zip == {revision}'s, byte for byte: {verdict}")
+    zip_step(work, kept["cold layer, lock"], repeat)
+    return 0 if same else 1
 
 
-def report(samples: dict[str, list[float]], installed: dict[str, list[float]], repeat: int) -> None:
+def once(recipe: Recipe) -> float:
+    recipe.prepare()
+    settle()  # the copied cache written back before the clock starts
+    return recipe.timed()
+
+
+def report(
+    samples: dict[str, list[float]], installed: dict[str, list[float]], repeat: int, sides: Iterable[str]
+) -> None:
     medians = {name: statistics.median(values) for name, values in samples.items()}
     best = {name: min(values) for name, values in samples.items()}
     print(
         f"Layer builds (hatchling build -t lambda:layer), idna {OLD_IDNA} -> {NEW_IDNA}, warm uv cache; "
         f"median and best of {repeat}"
     )
-    for name, seconds in medians.items():
+    for name in sorted(medians, key=lambda name: (" [" in name, list(samples).index(name))):
         runs = ", ".join(f"{value:.2f}" for value in samples[name])
         install = f"uv install {statistics.median(installed[name]):.2f} s" if installed.get(name) else ""
-        print(f"  {name:32} {seconds:6.2f} s  best {best[name]:5.2f} s  ({runs})  {install}")
+        print(f"  {name:44} {medians[name]:6.2f} s  best {best[name]:5.2f} s  ({runs})  {install}")
     # The best of several runs is the figure least disturbed by other work on a shared machine.
-    for mode in ("lock", "no lock"):
-        for figure, values in (("median", medians), ("best", best)):
-            ratio = values[f"bump, {mode}, entry cache"] / values[f"cold layer, {mode}"]
-            verdict = "PASS" if ratio <= TARGET_BUMP else "FAIL"
-            gain = values[f"bump, {mode}, no entry cache"] - values[f"bump, {mode}, entry cache"]
-            print(
-                f"  {mode}, {figure}: bump / cold layer {ratio:.2f}x (target <= {TARGET_BUMP}x) {verdict}; "
-                f"the entry cache saves {gain:.2f} s"
-            )
+    for side in sides:
+        for mode in ("lock", "no lock"):
+            for figure, values in (("median", medians), ("best", best)):
+                ratio = values[f"bump, {mode}, entry cache{side}"] / values[f"cold layer, {mode}{side}"]
+                verdict = "PASS" if ratio <= TARGET_BUMP else "FAIL"
+                gain = (
+                    values[f"bump, {mode}, no entry cache{side}"] - values[f"bump, {mode}, entry cache{side}"]
+                )
+                print(
+                    f"  {mode}{side}, {figure}: bump / cold layer {ratio:.2f}x (target <= {TARGET_BUMP}x) "
+                    f"{verdict}; the entry cache saves {gain:.2f} s"
+                )
 
 
 def zip_step(work: Path, layer: bytes, repeat: int) -> None:

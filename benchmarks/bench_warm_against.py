@@ -40,6 +40,7 @@ from bench_build import (
     SOURCE_ZIP,
     BenchmarkError,
     base_environment,
+    earlier_checkout,
     find_runtime_python,
     one_line_change,
     run,
@@ -47,7 +48,6 @@ from bench_build import (
     write_project,
 )
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 LOCK = 'lock = "pylock.lambda.toml"\n'
 VARIANTS = {
     "lock": LOCK,
@@ -66,91 +66,80 @@ def main() -> int:
     arguments = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-against-"))
-    earlier = work / "earlier-checkout"
     try:
-        git = ["git", "-C", str(REPOSITORY)]
-        revision = subprocess.run(
-            [*git, "rev-parse", "--short", arguments.against], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        subprocess.run(
-            [*git, "worktree", "add", "--detach", str(earlier), revision], check=True, capture_output=True
-        )
-        common = {
-            **base_environment(),
-            "UV_CACHE_DIR": str(work / "uv-cache"),
-            "HATCH_LAMBDA_PYTHON_3_12": find_runtime_python(arguments.python312),
-        }
-        common.pop("PYTHONPATH", None)
-        environments = {
-            side: {
-                **common,
-                "HATCH_LAMBDA_CACHE_DIR": str(work / f"layer-cache-{index}"),
-                **({"PYTHONPATH": str(earlier)} if side == "earlier" else {}),
-            }
-            for index, side in enumerate(SIDES)
-        }
-        projects = {
-            (name, side): write_project(work / f"{slug(name)}-{index}", options)
-            for name, options in VARIANTS.items()
-            for index, side in enumerate(SIDES)
-        }
-        build = [sys.executable, "-m", "hatchling", "build", "-t", "lambda"]
-        for (name, side), project in projects.items():
-            lock = projects[(name, SIDES[0])] / "pylock.lambda.toml"
-            if side == SIDES[0]:
-                run([sys.executable, "-m", "hatch_lambda.cli", "lock"], cwd=project, environment=common)
-            else:
-                shutil.copyfile(lock, project / "pylock.lambda.toml")  # the very same pins
-            run(build, cwd=project, environment=environments[side])  # fills its caches; not timed
-
-        samples: dict[tuple[str, str], list[float]] = {}
-        differing: list[str] = []
-        for round_ in range(arguments.repeat):
-            order = SIDES if round_ % 2 == 0 else tuple(reversed(SIDES))
-            for name in VARIANTS:
-                marker = f"round {round_}"
-                for side in order:
-                    one_line_change(projects[(name, side)], marker)
-                    settle()
-                    seconds, output = run(build, cwd=projects[(name, side)], environment=environments[side])
-                    require_cached_layer(name, side, output)
-                    samples.setdefault((name, side), []).append(seconds)
-                for artifact in (SOURCE_ZIP, LAYER_ZIP):
-                    built = [projects[(name, side)] / "dist" / artifact for side in SIDES]
-                    if not filecmp.cmp(*built, shallow=False):
-                        differing.append(f"{name}, round {round_}: {artifact}")
-
-        print(
-            "Warm `hatchling build -t lambda` after a one-line edit, dist/ kept; "
-            f"median of {arguments.repeat}"
-        )
-        print(f"  {'variant':25} {'earlier (' + revision + ')':>18} {'this checkout':>14}  change")
-        for name in VARIANTS:
-            before = statistics.median(samples[(name, SIDES[0])])
-            after = statistics.median(samples[(name, SIDES[1])])
-            print(
-                f"  {name:25} {before * 1000:15.0f} ms {after * 1000:11.0f} ms  "
-                f"{100 * (after / before - 1):+5.1f}%"
-            )
-        if differing:
-            print("  artifacts that differ between the two revisions: " + "; ".join(differing))
-        else:
-            print("  every round's source zip and layer zip: the same bytes from both revisions")
+        with earlier_checkout(arguments.against, work / "earlier-checkout") as revision:
+            compare(arguments, work, revision)
     except (BenchmarkError, subprocess.CalledProcessError) as error:
         print(error, file=sys.stderr)
         return 1
     finally:
-        if earlier.exists():
-            subprocess.run(
-                ["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(earlier)],
-                check=False,
-                capture_output=True,
-            )
         if arguments.keep:
             print(f"Kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def compare(arguments: argparse.Namespace, work: Path, revision: str) -> None:
+    earlier = work / "earlier-checkout"
+    common = {
+        **base_environment(),
+        "UV_CACHE_DIR": str(work / "uv-cache"),
+        "HATCH_LAMBDA_PYTHON_3_12": find_runtime_python(arguments.python312),
+    }
+    common.pop("PYTHONPATH", None)
+    environments = {
+        side: {
+            **common,
+            "HATCH_LAMBDA_CACHE_DIR": str(work / f"layer-cache-{index}"),
+            **({"PYTHONPATH": str(earlier)} if side == "earlier" else {}),
+        }
+        for index, side in enumerate(SIDES)
+    }
+    projects = {
+        (name, side): write_project(work / f"{slug(name)}-{index}", options)
+        for name, options in VARIANTS.items()
+        for index, side in enumerate(SIDES)
+    }
+    build = [sys.executable, "-m", "hatchling", "build", "-t", "lambda"]
+    for (name, side), project in projects.items():
+        lock = projects[(name, SIDES[0])] / "pylock.lambda.toml"
+        if side == SIDES[0]:
+            run([sys.executable, "-m", "hatch_lambda.cli", "lock"], cwd=project, environment=common)
+        else:
+            shutil.copyfile(lock, project / "pylock.lambda.toml")  # the very same pins
+        run(build, cwd=project, environment=environments[side])  # fills its caches; not timed
+
+    samples: dict[tuple[str, str], list[float]] = {}
+    differing: list[str] = []
+    for round_ in range(arguments.repeat):
+        order = SIDES if round_ % 2 == 0 else tuple(reversed(SIDES))
+        for name in VARIANTS:
+            marker = f"round {round_}"
+            for side in order:
+                one_line_change(projects[(name, side)], marker)
+                settle()
+                seconds, output = run(build, cwd=projects[(name, side)], environment=environments[side])
+                require_cached_layer(name, side, output)
+                samples.setdefault((name, side), []).append(seconds)
+            for artifact in (SOURCE_ZIP, LAYER_ZIP):
+                built = [projects[(name, side)] / "dist" / artifact for side in SIDES]
+                if not filecmp.cmp(*built, shallow=False):
+                    differing.append(f"{name}, round {round_}: {artifact}")
+
+    print(f"Warm `hatchling build -t lambda` after a one-line edit, dist/ kept; median of {arguments.repeat}")
+    print(f"  {'variant':25} {'earlier (' + revision + ')':>18} {'this checkout':>14}  change")
+    for name in VARIANTS:
+        before = statistics.median(samples[(name, SIDES[0])])
+        after = statistics.median(samples[(name, SIDES[1])])
+        print(
+            f"  {name:25} {before * 1000:15.0f} ms {after * 1000:11.0f} ms  "
+            f"{100 * (after / before - 1):+5.1f}%"
+        )
+    if differing:
+        print("  artifacts that differ between the two revisions: " + "; ".join(differing))
+    else:
+        print("  every round's source zip and layer zip: the same bytes from both revisions")
 
 
 def require_cached_layer(name: str, side: str, output: str) -> None:

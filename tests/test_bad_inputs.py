@@ -6,6 +6,7 @@ exit, a message naming the setting, file, package or path, no traceback, and no 
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from botocore.stub import Stubber
 
 from hatch_lambda.errors import PublishError, UnsafeZipPathError
+from hatch_lambda.files import record
 from hatch_lambda.files.installed_tree import files_to_pack
 from hatch_lambda.files.record import ZIP_EPOCH, FileToPack, unsafe_zip_path_reason
 from hatch_lambda.layer.uv import find_uv
@@ -565,6 +567,17 @@ def test_the_zip_path_rule_refuses_what_installers_refuse(archive_path, reason):
 
 def test_a_safe_zip_path_passes():
     assert unsafe_zip_path_reason("python/pkg/..data/x.py") is None
+
+
+def test_the_zip_path_rule_s_quick_pass_agrees_with_every_rule():
+    """Every path built from the pieces that break a rule, up to three parts: the quick test for
+    the common case passes exactly those no rule refuses."""
+    pieces = ["", ".", "..", "a", "..a", "a.", "C:", "c:d", "\\", "a\\b", "\0", "x\0", " ", "é"]
+    paths = {"/".join(parts) for size in (1, 2, 3) for parts in itertools.product(pieces, repeat=size)}
+    rules = record._UNSAFE_ZIP_PATH_RULES
+    for path in sorted(paths):
+        expected = next((reason for unsafe, reason in rules if unsafe(path)), None)
+        assert unsafe_zip_path_reason(path) == expected, path
 
 
 def test_an_installed_file_with_a_backslash_names_the_distribution_that_owns_it(tmp_path):

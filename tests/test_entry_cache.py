@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lambda.archive import entry_cache, libdeflate
+from hatch_lambda.archive import atomic, entry_cache, libdeflate
 from hatch_lambda.archive.entry_cache import SMALLEST_STORED, EntryStore
 from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
 from hatch_lambda.files.installed_tree import files_to_pack
@@ -565,3 +565,35 @@ def test_prune_walks_when_its_tally_cannot_be_trusted(tmp_path, monkeypatch, tal
 
     assert walked == [1]
     assert not partial.exists()
+
+
+def test_records_are_written_whole_readable_by_others_and_leave_no_temporary_file(tmp_path):
+    """The store's one write: a new directory made on the way, the mode the cache's other files
+    get whatever the umask, an existing record replaced, and nothing but the record left."""
+    destination = tmp_path / "store" / "ab" / "record"
+    previous = os.umask(0o077)
+    try:
+        atomic.write_bytes(destination, b"first")
+        atomic.write_bytes(destination, b"second" * 100_000)
+    finally:
+        os.umask(previous)
+
+    assert destination.read_bytes() == b"second" * 100_000
+    assert destination.stat().st_mode & 0o777 == 0o644
+    assert os.listdir(destination.parent) == ["record"]
+
+
+def test_a_record_that_cannot_be_written_leaves_the_one_before(tmp_path, monkeypatch):
+    destination = tmp_path / "record"
+    atomic.write_bytes(destination, b"kept")
+
+    def full_disk(descriptor, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        atomic.write_bytes(destination, b"lost")
+    monkeypatch.undo()
+
+    assert destination.read_bytes() == b"kept"
+    assert os.listdir(tmp_path) == ["record"]

@@ -3,12 +3,16 @@ outside it, and a tree of installed packages that yields no file is an error, ne
 
 from __future__ import annotations
 
+import email.parser
+import itertools
 import os
 from pathlib import Path
 
 import pytest
 
+from hatch_lambda.files import installed_tree
 from hatch_lambda.files.installed_tree import InstalledTreeError, files_to_pack
+from hatch_lambda.files.reading import read_file, read_head
 
 
 def installed(target: Path) -> Path:
@@ -72,3 +76,66 @@ def test_an_empty_tree_with_nothing_planned_packs_nothing(tmp_path):
     (tmp_path / "target").mkdir()
 
     assert files_to_pack(tmp_path / "target", "python/") == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, (1 << 20) + 3, 5 << 20])
+def test_each_file_reads_whole_with_its_head_as_the_proof_reads_it(tmp_path, size):
+    """`read_file` is the zip's read of every installed file and `read_head` the proof's: both the
+    bytes the file holds, an empty file and ones past a read block included."""
+    data = os.urandom(size)
+    (tmp_path / "target" / "pkg").mkdir(parents=True)
+    (tmp_path / "target" / "pkg" / "blob.bin").write_bytes(data)
+
+    (packed,) = files_to_pack(tmp_path / "target", "python/")
+
+    assert packed.read() == data
+    assert read_head(str(tmp_path / "target" / "pkg" / "blob.bin"), 4096) == data[:4096]
+
+
+def test_a_file_that_grows_after_its_status_is_read_is_read_to_its_end(tmp_path, monkeypatch):
+    path = tmp_path / "growing"
+    path.write_bytes(b"a" * 10)
+    real_fstat = os.fstat
+
+    def fstat_then_grow(descriptor):
+        status = real_fstat(descriptor)
+        with path.open("ab") as appending:
+            appending.write(b"b" * (3 << 20))
+        return status
+
+    monkeypatch.setattr(os, "fstat", fstat_then_grow)
+
+    assert read_file(str(path)) == b"a" * 10 + b"b" * (3 << 20)
+
+
+def test_a_missing_file_raises_as_open_does(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_file(str(tmp_path / "missing"))
+
+
+def test_record_paths_read_as_a_path_object_gives_them():
+    """RECORD paths are taken as they are when already in the form `Path.as_posix` gives; every
+    other one goes through a path object, as before."""
+    pieces = ["", ".", "..", "a", "b.py", "\\", "a\\b", "C:", "c:d", " "]
+    for size in (1, 2, 3):
+        for parts in itertools.product(pieces, repeat=size):
+            listed = "/".join(parts)
+            assert installed_tree._posix(listed) == Path(listed).as_posix(), listed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Name: a\nVersion: 1\n\nA description\n\nName: not-a-header\n",
+        "Name: a\r\nVersion: 1\r\n\r\nA description\r\n",
+        "Name: a\nVersion: 1\n",
+        "Name: a\nSummary: two\n  lines\n\nbody",
+        "\n\nName: after-a-blank-line",
+    ],
+)
+def test_dist_info_headers_are_those_the_whole_file_gives(tmp_path, text):
+    (tmp_path / "METADATA").write_bytes(text.encode())
+
+    headers = installed_tree.dist_info_headers(tmp_path, "METADATA")
+
+    assert headers.items() == email.parser.Parser().parsestr(text, headersonly=True).items()

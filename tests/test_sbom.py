@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import uuid
 import zipfile
 from email.message import Message
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from hatch_lambda.build.sbom import declared_licenses, purl
+from hatch_lambda.build.sbom import declared_licenses, purl, uuid_urn
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.slim import slim_layer
 from hatch_lambda.layer.identity import uv_lock_file_hashes
@@ -289,3 +290,12 @@ wheels = [{ path = "wheels/local-1.0-py3-none-any.whl" }]
         "remote-2.0-py3-none-any.whl": "bb",
         "remote-2.0.tar.gz": "aa",
     }
+
+
+@pytest.mark.parametrize(
+    "digest",
+    # Every bit the variant and the version replace set, none set, and some digests.
+    [b"\xff" * 32, b"\x00" * 32, *(hashlib.sha256(str(seed).encode()).digest() for seed in range(18))],
+)
+def test_the_serial_number_is_the_uuid_module_s_version_5_urn(digest):
+    assert uuid_urn(digest) == uuid.UUID(bytes=digest[:16], version=5).urn

@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatch_lambda.archive import libdeflate
-from hatch_lambda.archive.atomic import make_writable_directory, replacing
+from hatch_lambda.archive.atomic import make_writable_directory, write_bytes
+from hatch_lambda.files.reading import read_file
 from hatch_lambda.files.record import FileIdentity
 
 STORE_DIRECTORY = "entries-v1"
@@ -276,7 +277,7 @@ class EntryStore:
         """The bytes of the entry or bundle at `path`; None when there is none or it cannot be read
         (said, unless `quiet`)."""
         try:
-            return path.read_bytes()
+            return read_file(str(path))
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -342,8 +343,7 @@ class EntryStore:
         if not self.usable:
             return
         try:
-            with replacing(path) as temporary:
-                temporary.write_bytes(record)
+            write_bytes(path, record)
         except OSError as error:
             self._disable(error)
             return

@@ -17,7 +17,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.errors import LambdaBuildError
@@ -62,6 +62,14 @@ class Entry(NamedTuple):
     identity: FileIdentity | None = None  # of the file on disk `read` reads, when it is one
 
 
+class Output(Protocol):
+    """Where the zip is written: any binary file, or the writer's own hashing file."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
 class _Compressed(NamedTuple):
     entry: Entry
     crc: int
@@ -70,7 +78,7 @@ class _Compressed(NamedTuple):
 
 
 def write_entries(
-    stream: BinaryIO,
+    stream: Output,
     entries: Sequence[Entry],
     *,
     level: int,
@@ -88,7 +96,7 @@ def write_entries(
 
 
 def _write_zip(
-    stream: BinaryIO, entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
+    stream: Output, entries: Sequence[Entry], level: int, workers: int, store: EntryStore | None
 ) -> int:
     central: list[bytes] = []
     unzipped = 0
@@ -114,7 +122,7 @@ def _write_zip(
     return unzipped
 
 
-def _write_end_records(stream: BinaryIO, count: int, size: int, start: int) -> None:
+def _write_end_records(stream: Output, count: int, size: int, start: int) -> None:
     """The end of central directory; with zip64's record and locator before it when the count
     does not fit in 16 bits, field for field as `zipfile` writes them."""
     if count > _CLASSIC_ENTRIES:

@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -19,6 +20,7 @@ from packaging.utils import canonicalize_name
 from hatch_lambda.errors import LambdaBuildError, UnsafeZipPathError
 from hatch_lambda.files.debris import is_target_directory_debris
 from hatch_lambda.files.digest import identity_of
+from hatch_lambda.files.reading import read_file
 from hatch_lambda.files.record import FileToPack, zip_date_time
 
 
@@ -96,7 +98,7 @@ def _file_to_pack(target: Path, prefix: str, relative: str, entry: os.DirEntry[s
     try:
         return FileToPack(
             archive_path=prefix + relative,
-            read=Path(entry.path).read_bytes,
+            read=partial(read_file, entry.path),
             executable=bool(status.st_mode & 0o100),
             modified=zip_date_time(status.st_mtime),
             size=status.st_size,
@@ -132,9 +134,16 @@ def dist_info_headers(dist_info: Path, name: str) -> Message:
     version = _file_version(path)
     headers = _PARSED_HEADERS.get(version)
     if headers is None:
-        text = path.read_text(encoding="utf-8")
+        text = _header_block(path.read_text(encoding="utf-8"))
         headers = _PARSED_HEADERS[version] = email.parser.Parser().parsestr(text, headersonly=True)
     return headers
+
+
+def _header_block(text: str) -> str:
+    """`text` up to the blank line that ends its headers: the parser stops there, but only after
+    splitting every line after it too (pydantic's METADATA holds a 140 KB description)."""
+    ends = [found for found in (text.find("\n\n"), text.find("\n\r\n")) if found >= 0]
+    return text[: min(ends) + 1] if ends else text
 
 
 FileVersion = tuple[str, int, int, int]
@@ -216,8 +225,19 @@ def recorded_paths(record: Path) -> list[str]:
     paths = _RECORDED_PATHS.get(version)
     if paths is None:
         with record.open(encoding="utf-8", newline="") as stream:
-            paths = _RECORDED_PATHS[version] = [Path(row[0]).as_posix() for row in csv.reader(stream) if row]
+            paths = _RECORDED_PATHS[version] = [_posix(row[0]) for row in csv.reader(stream) if row]
     return list(paths)
+
+
+def _posix(listed: str) -> str:
+    """A RECORD path as `Path(listed).as_posix()` gives it; without making a path object for the
+    common one that is already in that form (numpy's RECORD lists over 1,000)."""
+    if "\\" in listed or ":" in listed or _UNNORMAL_PARTS.intersection(listed.split("/")):
+        return Path(listed).as_posix()
+    return listed
+
+
+_UNNORMAL_PARTS = frozenset({"", "."})  # `a//b`, `./a`, `a/`: parts a path object drops
 
 
 _RECORDED_PATHS: dict[FileVersion, list[str]] = {}

@@ -32,6 +32,7 @@ from typing import NamedTuple
 from packaging.tags import parse_tag
 
 from hatch_lambda.errors import UnreadableBinaryError
+from hatch_lambda.files.reading import read_head
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.platform import runtimes
 from hatch_lambda.platform.binaries import (
@@ -91,14 +92,18 @@ def prove_layer(
     owners = distributions_by_record(target)
     judge = _Judge(runtime, architecture, drop_hint="the layer's `slim-exclude`")
     judge.violations += _check_wheel_tags(target, runtime, architecture)
+    base = f"{target}/"
     for file in files:
         relative = file.archive_path.removeprefix(import_root)
         owner = owners.get(relative)
-        path = target / relative
-        with path.open("rb") as stream:
-            head = stream.read(FORMAT_HEAD_SIZE)
-        judge.file(str(owner) if owner else UNRECORDED, relative, head, partial(read_elf, path))
+        head = read_head(base + relative, FORMAT_HEAD_SIZE)
+        shown_owner = str(owner) if owner else UNRECORDED
+        judge.file(shown_owner, relative, head, partial(_read_elf_in, target, relative))
     return judge.result()
+
+
+def _read_elf_in(target: Path, relative: str) -> ElfFacts:
+    return read_elf(target / relative)
 
 
 def prove_source(files: Iterable[FileToPack], runtime: Runtime, architecture: str, owner: str) -> ProofResult:
@@ -175,7 +180,9 @@ class _Judge:
 
     def _loaded_as(self, shown: str) -> str | None:
         """What the file's name says loads it, or None for a name nothing on Linux loads by."""
-        name = PurePosixPath(shown).name
+        name = shown.rpartition("/")[2]  # a layer's thousand names: no path object for each
+        if ".so" not in name:
+            return None
         suffix = next((suffix for suffix in self._suffixes if name.endswith(suffix)), None)
         if suffix is not None:
             return f"an extension module (`{suffix}`)"
