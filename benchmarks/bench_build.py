@@ -687,7 +687,7 @@ def earlier_checkout(revision: str, directory: Path) -> Iterator[str]:
     the way out), for a benchmark to put first on `PYTHONPATH`; yields REV's short name."""
     git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
     short = subprocess.run(
-        [*git, "rev-parse", "--short", revision], capture_output=True, text=True, check=True
+        [*git, "rev-parse", "--short", f"{revision}^{{commit}}"], capture_output=True, text=True, check=True
     ).stdout.strip()
     subprocess.run(
         [*git, "worktree", "add", "--detach", str(directory), short], check=True, capture_output=True

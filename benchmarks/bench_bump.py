@@ -111,7 +111,6 @@ def measure(work: Path, repeat: int, revision: str | None) -> int:
     """Every recipe for this checkout, and with `revision` for the earlier one too (its own layer
     caches, uv's shared), taking turns; 0 when every bump gave its cold build's bytes."""
     common = {**base_environment(), "UV_CACHE_DIR": str(work / "uv-cache")}
-    common.pop("PYTHONPATH", None)
     sides = {"": common}
     if revision is not None:
         sides[f" [{revision}]"] = {**common, "PYTHONPATH": str(work / "earlier-checkout")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import struct
@@ -13,9 +14,10 @@ import zlib
 import deflate
 import pytest
 
-from hatch_lambda.archive import libdeflate
+from hatch_lambda.archive import libdeflate, reproducible_zip
 from hatch_lambda.archive.reproducible_zip import write_reproducible_zip
 from hatch_lambda.archive.zip_stream import Entry, write_entries
+from hatch_lambda.files import digest
 from hatch_lambda.files.record import FileToPack
 
 FIXED = (2020, 2, 2, 0, 0, 0)
@@ -278,3 +280,31 @@ def test_libdeflate_lets_other_threads_run_while_it_compresses():
     during = sum(1 for stamp in stamps if started < stamp < ended)
 
     assert during > 0.1 * rate * (ended - started)
+
+
+def test_the_zip_s_digests_and_cache_copy_are_of_every_byte_written(tmp_path):
+    """Entries smaller and larger than the writer's chunk, in any mix: the sha256 and CRC-32 the
+    writer reports, and the copy it gives the layer cache, are those of the file on disk, which
+    `zipfile` reads back whole, and a writer given the output as one stream writes the same bytes."""
+    generator = random.Random(7)
+    sizes = [10, 3 << 20, 200, 5 << 20, 1 << 20, 70_000, 0, (1 << 20) - 1]
+    files = [
+        FileToPack(f"pkg/{index:02}.bin", constant(generator.randbytes(size)), False, FIXED, size=size)
+        for index, size in enumerate(sizes)
+    ]
+
+    written = write_reproducible_zip(
+        tmp_path / "layer.zip", files, fixed_date_time=FIXED, copy_to=tmp_path / "copy.zip"
+    )
+
+    data = written.path.read_bytes()
+    assert written.sha256 == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "copy.zip").read_bytes() == data
+    assert digest._CRC32[digest._identity(written.path)] == zlib.crc32(data)
+    with zipfile.ZipFile(written.path) as archive:
+        assert archive.testzip() is None
+        assert [archive.read(file.archive_path) for file in files] == [file.read() for file in files]
+    stream = io.BytesIO()
+    entries = [reproducible_zip._entry(file, FIXED) for file in files]
+    write_entries(stream, entries, level=6)
+    assert stream.getvalue() == data

@@ -139,3 +139,25 @@ def test_dist_info_headers_are_those_the_whole_file_gives(tmp_path, text):
     headers = installed_tree.dist_info_headers(tmp_path, "METADATA")
 
     assert headers.items() == email.parser.Parser().parsestr(text, headersonly=True).items()
+
+
+def test_a_read_that_stops_short_reads_on_to_the_end(tmp_path, monkeypatch):
+    """Linux ends one read at 2 GiB, and a signal can end one early: the file is still read whole."""
+    path = tmp_path / "large"
+    path.write_bytes(bytes(range(256)) * 40)
+    real_read = os.read
+    calls = []
+
+    def short_first_read(descriptor, size):
+        calls.append(size)
+        return real_read(descriptor, min(size, 1000) if len(calls) == 1 else size)
+
+    monkeypatch.setattr(os, "read", short_first_read)
+
+    assert read_file(str(path)) == bytes(range(256)) * 40
+
+
+def test_reading_a_directory_names_it(tmp_path):
+    with pytest.raises(IsADirectoryError) as raised:
+        read_file(str(tmp_path))
+    assert raised.value.filename == str(tmp_path)

@@ -127,10 +127,15 @@ class _HashingFile:
         self._written = 0
 
     def write(self, data: ReadableBuffer, /) -> int:
-        self._gathered += data
-        if len(self._gathered) >= self._CHUNK:
+        size = len(memoryview(data))
+        if size >= self._CHUNK:  # a large stream as it is: no copy into the gathered bytes
             self._write_gathered()
-        return len(memoryview(data))
+            self._write_chunk(bytes(data))
+        else:
+            self._gathered += data
+            if len(self._gathered) >= self._CHUNK:
+                self._write_gathered()
+        return size
 
     def tell(self) -> int:
         return self._written + len(self._gathered)
@@ -151,9 +156,11 @@ class _HashingFile:
             self._raw.close()
 
     def _write_gathered(self) -> None:
-        chunk, self._gathered = bytes(self._gathered), bytearray()
-        if not chunk:
-            return
+        if self._gathered:
+            chunk, self._gathered = bytes(self._gathered), bytearray()
+            self._write_chunk(chunk)
+
+    def _write_chunk(self, chunk: bytes) -> None:
         self.sha256.update(chunk)
         self.crc32 = libdeflate.crc32(chunk, self.crc32, threaded=self._threaded)
         if self._copy is not None:

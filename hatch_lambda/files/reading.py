@@ -16,26 +16,41 @@ _BLOCK = 1 << 20
 
 
 def read_file(path: str) -> bytes:
-    """Everything `path` holds, read to its end (a file that grows while it is read is read whole)."""
-    descriptor = os.open(path, _FLAGS)
+    """Everything `path` holds (a file that grows while it is read is read to its end)."""
+    descriptor = _open(path)
     try:
-        first = os.read(descriptor, os.fstat(descriptor).st_size + 1)
-        if not first:
+        expected = os.fstat(descriptor).st_size
+        first = os.read(descriptor, expected + 1)  # one byte more than the size: its end is seen
+        if len(first) == expected:
             return first
-        # Read to the end, not to the size the status gave: the file may have grown meanwhile.
-        more = os.read(descriptor, _BLOCK)
-        return _rest(descriptor, [first, more]) if more else first
+        # It grew, or the read stopped short (a file past 2 GiB, a signal): read on to the end.
+        return _rest(descriptor, [first])
+    except OSError as error:
+        raise _named(error, path) from None
     finally:
         os.close(descriptor)
 
 
 def read_head(path: str, size: int) -> bytes:
     """At most the first `size` bytes of `path`."""
-    descriptor = os.open(path, _FLAGS)
+    descriptor = _open(path)
     try:
         return os.read(descriptor, size)
+    except OSError as error:
+        raise _named(error, path) from None
     finally:
         os.close(descriptor)
+
+
+def _open(path: str) -> int:
+    return os.open(path, _FLAGS)
+
+
+def _named(error: OSError, path: str) -> OSError:
+    """`error` naming `path`, as `open()` names it (a read of a directory raises without a name)."""
+    if error.filename is None:
+        error.filename = path
+    return error
 
 
 def _rest(descriptor: int, chunks: list[bytes]) -> bytes:

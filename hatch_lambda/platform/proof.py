@@ -22,6 +22,7 @@ inside the zip, never a scratch directory.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -92,11 +93,14 @@ def prove_layer(
     owners = distributions_by_record(target)
     judge = _Judge(runtime, architecture, drop_hint="the layer's `slim-exclude`")
     judge.violations += _check_wheel_tags(target, runtime, architecture)
-    base = f"{target}/"
+    base = f"{target}{os.sep}"
     for file in files:
         relative = file.archive_path.removeprefix(import_root)
         owner = owners.get(relative)
-        head = read_head(base + relative, FORMAT_HEAD_SIZE)
+        # The system's separator throughout: Windows' `\\?\` paths take no `/`.
+        head = read_head(
+            base + (relative if os.sep == "/" else relative.replace("/", os.sep)), FORMAT_HEAD_SIZE
+        )
         shown_owner = str(owner) if owner else UNRECORDED
         judge.file(shown_owner, relative, head, partial(_read_elf_in, target, relative))
     return judge.result()
