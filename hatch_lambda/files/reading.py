@@ -17,7 +17,7 @@ _BLOCK = 1 << 20
 
 def read_file(path: str) -> bytes:
     """Everything `path` holds (a file that grows while it is read is read to its end)."""
-    descriptor = _open(path)
+    descriptor = os.open(path, _FLAGS)
     try:
         expected = os.fstat(descriptor).st_size
         first = os.read(descriptor, expected + 1)  # one byte more than the size: its end is seen
@@ -33,17 +33,13 @@ def read_file(path: str) -> bytes:
 
 def read_head(path: str, size: int) -> bytes:
     """At most the first `size` bytes of `path`."""
-    descriptor = _open(path)
+    descriptor = os.open(path, _FLAGS)
     try:
         return os.read(descriptor, size)
     except OSError as error:
         raise _named(error, path) from None
     finally:
         os.close(descriptor)
-
-
-def _open(path: str) -> int:
-    return os.open(path, _FLAGS)
 
 
 def _named(error: OSError, path: str) -> OSError:
