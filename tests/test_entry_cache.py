@@ -544,6 +544,37 @@ def test_prune_walks_the_store_only_once_its_tally_nears_the_bound(tmp_path, mon
     assert sum(path.stat().st_size for path in stored_entries(near)) <= size + 64
 
 
+def test_a_whole_tally_is_rewritten_where_it_stands_and_a_damaged_one_replaced(tmp_path):
+    """Renaming a new tally over the old one stalled a bump on the journal: a whole tally is
+    rewritten in place, with the bytes written since added; one that is not whole is written anew."""
+    files = library_files()
+    first = EntryStore(tmp_path / "cache")
+    write(tmp_path / "fill.zip", files, first)
+    first.prune()
+    path = first.root / entry_cache.TALLY_FILE
+    total, walked_at = entry_cache._read_tally(path)
+    inode = path.stat().st_ino
+
+    other = random.Random(11).randbytes(SMALLEST_STORED * 2)
+    more = EntryStore(tmp_path / "cache")
+    write(
+        tmp_path / "more.zip",
+        [FileToPack("python/more.so", lambda: other, False, FIXED, size=len(other))],
+        more,
+    )
+    added = sum(path.stat().st_size for path in stored_entries(more)) - total
+    more.prune()
+
+    assert path.stat().st_ino == inode  # the same file
+    assert entry_cache._read_tally(path) == (total + added, walked_at)
+    assert added > len(other) // 2  # the new entry is counted
+    assert [name for name in os.listdir(first.root) if name.endswith(".partial")] == []
+
+    path.write_bytes(path.read_bytes()[:-1])  # damaged: shorter than a tally
+    EntryStore(tmp_path / "cache").prune()
+    assert entry_cache._read_tally(path) is not None  # walked, and written whole again
+
+
 @pytest.mark.parametrize("tally", ["a day old", "damaged", "from the future"])
 def test_prune_walks_when_its_tally_cannot_be_trusted(tmp_path, monkeypatch, tally):
     store = EntryStore(tmp_path / "cache")

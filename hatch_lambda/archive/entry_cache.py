@@ -210,11 +210,33 @@ class EntryStore:
         if known is not None:
             total, walked_at = known
             if total + written <= self.max_bytes and 0 <= time.time() - walked_at < TALLY_SECONDS:
-                self._write_record(tally, _TALLY.pack(_TALLY_MAGIC, total + written, walked_at))
+                self._write_tally(tally, _TALLY.pack(_TALLY_MAGIC, total + written, walked_at))
                 return
         walked_at = time.time()
         total = self._walk_and_prune()
-        self._write_record(tally, _TALLY.pack(_TALLY_MAGIC, total, walked_at))
+        self._write_tally(tally, _TALLY.pack(_TALLY_MAGIC, total, walked_at))
+
+    def _write_tally(self, path: Path, record: bytes) -> None:
+        """Overwrite the tally where it stands when it is whole, else write it as a record is.
+
+        Renaming a new tally over the old one took 20 ms of a 1 s bump here (ext4 frees the old
+        file's blocks and waits on the journal while the zip's tens of MB are written back);
+        rewriting its 20 bytes takes 0.05 ms. The tally is a hint: a record read while another
+        build rewrites it, torn, at worst makes a build walk the store sooner or later than it
+        should, and the daily walk bounds that."""
+        try:
+            descriptor = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            self._write_record(path, record)  # none yet (or not ours to open): made whole
+            return
+        try:
+            if os.fstat(descriptor).st_size == len(record) and os.write(descriptor, record) == len(record):
+                return
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)
+        self._write_record(path, record)  # not a tally this version wrote, or a short write
 
     def _walk_and_prune(self) -> int:
         """The bound kept by a walk of the store; the total it leaves."""
