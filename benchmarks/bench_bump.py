@@ -15,9 +15,9 @@ each is `python -m hatchling build -t lambda:layer`, its caches prepared untimed
 two ways:
 
 * cold layer: empty layer cache (so an empty entry cache too), idna 3.20;
-* bump, entry cache: the layer cache as an idna 3.19 build left it (its layer zip and its
-  compressed entries), then 3.20: the layer cache misses, uv installs, and the zip copies every
-  stream whose file did not change;
+* bump, entry cache: the layer cache and `dist/` as an idna 3.19 build left them (its layer zip
+  and its compressed entries; the layer zip the build replaces), then 3.20: the layer cache
+  misses, uv installs, and the zip copies every stream whose file did not change;
 * bump, no entry cache: the same, with the 3.19 build's compressed entries removed (what a bump
   cost before the entry cache).
 
@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import shutil
 import statistics
@@ -59,6 +60,7 @@ from bench_build import (
 )
 
 from hatch_lambda.files.record import ZIP_EPOCH
+from hatch_lambda.files.trash import TRASH_FOLDER
 
 TARGET_BUMP = 0.4
 OLD_IDNA, NEW_IDNA = "3.19", "3.20"
@@ -142,6 +144,7 @@ def measure(work: Path, repeat: int, revision: str | None) -> int:
             name: str,
             project: Path,
             before_bump: Path,
+            dist_before_bump: Path,
             *,
             entries: bool,
             layer_cache: Path = layer_cache,
@@ -150,7 +153,8 @@ def measure(work: Path, repeat: int, revision: str | None) -> int:
             def prepare() -> None:
                 shutil.rmtree(layer_cache, ignore_errors=True)
                 shutil.rmtree(project / "dist", ignore_errors=True)
-                shutil.copytree(before_bump, layer_cache)
+                copy_layer_cache(before_bump, layer_cache)
+                shutil.copytree(dist_before_bump, project / "dist")
                 if not entries:
                     shutil.rmtree(layer_cache / ENTRY_STORE, ignore_errors=True)
 
@@ -164,14 +168,16 @@ def measure(work: Path, repeat: int, revision: str | None) -> int:
                 for project in (old, new):
                     run(lock_command, cwd=project, environment=environment)
             before_bump = work / f"layer-cache-before-bump-{slug}"
+            dist_before_bump = work / f"dist-before-bump-{slug}"
             once(cold(f"warm-up {mode}", new))  # fills the uv cache; not timed
             once(cold(f"warm-up {mode}", old))
-            shutil.copytree(layer_cache, before_bump)
+            copy_layer_cache(layer_cache, before_bump)
+            shutil.copytree(old / "dist", dist_before_bump)
             cold_name, bump_name = f"cold layer, {mode}{side}", f"bump, {mode}, entry cache{side}"
             recipes[cold_name] = cold(cold_name, new)
-            recipes[bump_name] = bump(bump_name, new, before_bump, entries=True)
+            recipes[bump_name] = bump(bump_name, new, before_bump, dist_before_bump, entries=True)
             recipes[f"bump, {mode}, no entry cache{side}"] = bump(
-                f"bump, {mode}, no entry cache{side}", new, before_bump, entries=False
+                f"bump, {mode}, no entry cache{side}", new, before_bump, dist_before_bump, entries=False
             )
             layers[cold_name] = layers[bump_name] = new / "dist" / LAYER_ZIP
     installed.clear()
@@ -201,6 +207,15 @@ def measure(work: Path, repeat: int, revision: str | None) -> int:
             print(f"  {mode}: this checkout's layer zip == {revision}'s, byte for byte: {verdict}")
     zip_step(work, kept["cold layer, lock"], repeat)
     return 0 if same else 1
+
+
+def copy_layer_cache(source: Path, destination: Path) -> None:
+    """A copy of a layer cache as a build left it. Its trash (the install tree the build moved
+    there, for the next build to remove: hard links to uv's cache) is linked, not copied, so that
+    the timed build removes hard links, as it would after a user's build."""
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(TRASH_FOLDER))
+    if (source / TRASH_FOLDER).is_dir():
+        shutil.copytree(source / TRASH_FOLDER, destination / TRASH_FOLDER, copy_function=os.link)
 
 
 def once(recipe: Recipe) -> float:

@@ -22,6 +22,7 @@ from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.files.installed_tree import files_to_pack, installed_distributions, owners_by_record
 from hatch_lambda.files.record import FileToPack
 from hatch_lambda.files.slim import slim_layer
+from hatch_lambda.files.trash import discard, emptied_meanwhile
 from hatch_lambda.layer.install import install_layer
 from hatch_lambda.layer.plan import LayerPlan
 from hatch_lambda.platform.limits import human, largest_distributions
@@ -40,15 +41,35 @@ def build_fresh_layer(
     cache_copy: Path | None = None,
 ) -> dict[str, Any]:
     """Build the layer into `destination` (staging); `cache_copy`, when given, gets the same bytes."""
-    config = target.config
     installed = scratch / "target"
+    try:
+        return _build(
+            target, plan, destination, installed, inputs=inputs, check_size=check_size, cache_copy=cache_copy
+        )
+    finally:
+        # Removed by the next build, while its installer runs (`files.trash`).
+        discard(installed, cache_directory())
+
+
+def _build(
+    target: Target,
+    plan: LayerPlan,
+    destination: Path,
+    installed: Path,
+    *,
+    inputs: str,
+    check_size: Callable[[int], None],
+    cache_copy: Path | None,
+) -> dict[str, Any]:
+    config = target.config
     waiting(
         target.reporter,
         f"Installing {counted(plan.resolved, 'package') if plan.resolved else 'the packages'} "
         f"for {target.description}...",
     )
     plan.prepare_install()
-    layer = install_layer(plan.request, config.installer, installed)
+    with emptied_meanwhile(cache_directory()):
+        layer = install_layer(plan.request, config.installer, installed)
     summary = layer.summary
     target.reporter.display_info(
         f"Resolved {counted(summary.resolved or plan.resolved, 'package')} for {target.description} "

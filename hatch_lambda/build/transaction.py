@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from hatch_lambda.files.cache_root import cache_directory
+from hatch_lambda.files.trash import set_aside
+
 WORK_INFIX = "-lambda-build-"
 LOCK_NAME = "lock"
 
@@ -78,12 +81,16 @@ class Staging:
             raise ValueError(message)
         names = [name for name in self.staged if name not in last] + last
         in_place = [self.output / name for name in sorted(self.kept)]
+        # The files replaced or removed here are freed by the next install (`files.trash`).
+        trash_root = cache_directory()
         for name in names:
             destination = self.output / name
+            set_aside(destination, trash_root)
             os.replace(self.staged[name], destination)
             in_place.append(destination)
         for path in remove:
             if path not in in_place:
+                set_aside(path, trash_root)
                 path.unlink(missing_ok=True)
         return in_place
 
