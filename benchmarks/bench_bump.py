@@ -265,13 +265,14 @@ def zip_step(work: Path, layer: bytes, repeat: int) -> None:
     files = files_to_pack(tree / "python", "python/")
     ways = {"no store": None, "empty store (fills it)": "empty", "filled store": "filled"}
     times: dict[str, list[float]] = {name: [] for name in ways}
+    processor: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}  # user, system
     outputs: dict[str, bytes] = {}
     for _ in range(repeat):
         for name, state in ways.items():
             if state == "empty":
                 shutil.rmtree(store, ignore_errors=True)
             settle()
-            started = time.perf_counter()
+            before, started = os.times(), time.perf_counter()
             written = write_reproducible_zip(
                 work / "step.zip",
                 files,
@@ -279,10 +280,17 @@ def zip_step(work: Path, layer: bytes, repeat: int) -> None:
                 store=None if state is None else EntryStore(store),
             )
             times[name].append(time.perf_counter() - started)
+            after = os.times()
+            processor[name].append((after.user - before.user, after.system - before.system))
             outputs[name] = written.path.read_bytes()
-    print(f"The zip step alone ({len(files)} files), median and best of {repeat}:")
+    print(f"The zip step alone ({len(files)} files), median and best of {repeat}; CPU time, median:")
     for name, values in times.items():
-        print(f"  {name:32} {statistics.median(values):6.2f} s  best {min(values):5.2f} s")
+        user = statistics.median(user for user, _ in processor[name])
+        system = statistics.median(system for _, system in processor[name])
+        print(
+            f"  {name:32} {statistics.median(values):6.2f} s  best {min(values):5.2f} s  "
+            f"user {user:5.2f} s  system {system:5.2f} s"
+        )
     print(f"  the same bytes all three ways: {'yes' if len(set(outputs.values())) == 1 else 'NO'}")
 
 

@@ -442,6 +442,19 @@ def test_a_file_holds_a_hit_only_with_its_recorded_size_and_crc32(tmp_path):
     assert not cache_module.holds(pipe, entry)  # answered at once, never waiting for a writer
 
 
+def counted_layer_reads(monkeypatch) -> list[int]:
+    """A list that gets one item each time `holds` reads a committed layer through."""
+    reads: list[int] = []
+    real_read_each = cache_module.read_each
+
+    def counting_read_each(stream, each_block):
+        reads.append(1)
+        return real_read_each(stream, each_block)
+
+    monkeypatch.setattr(cache_module, "read_each", counting_read_each)
+    return reads
+
+
 def test_a_committed_layer_found_whole_is_not_read_again_until_it_changes(tmp_path, monkeypatch):
     """The next warm build trusts a kept layer by its identity: the same inode, size, mtime and
     ctime (which no write can leave as it was); any change reads it again."""
@@ -452,14 +465,7 @@ def test_a_committed_layer_found_whole_is_not_read_again_until_it_changes(tmp_pa
     committed = tmp_path / "dist" / "committed.zip"
     committed.parent.mkdir()
     committed.write_bytes(data)
-    reads: list[int] = []
-    real_read_each = cache_module.read_each
-
-    def counting_read_each(stream, each_block):
-        reads.append(1)
-        return real_read_each(stream, each_block)
-
-    monkeypatch.setattr(cache_module, "read_each", counting_read_each)
+    reads = counted_layer_reads(monkeypatch)
     assert cache_module.holds(committed, entry)
     assert cache_module.holds(committed, entry)
     assert len(reads) == 2, "a file changed this very moment is never remembered"
@@ -486,6 +492,50 @@ def test_a_committed_layer_found_whole_is_not_read_again_until_it_changes(tmp_pa
     assert cache_module.holds(committed, entry)
     assert len(reads) == 6
     assert len(list((tmp_path / "hatch-lambda-cache" / cache_module.KEPT_FOLDER).iterdir())) == 1
+
+
+def test_kept_records_are_bounded_the_least_recently_written_going_first(tmp_path, monkeypatch):
+    """Every output path a layer was kept at gets a record (a CI job building twice in a new
+    directory adds one): past `KEPT_RECORDS`, writing a record removes the oldest, and a stale
+    temporary file; a path whose record went is read once more, then remembered again."""
+    data = b"layer bytes " * 1000
+    entry = cache_module.CachedLayer(
+        tmp_path / "entry.zip", {}, hashlib.sha256(data).hexdigest(), zlib.crc32(data), len(data)
+    )
+    monkeypatch.setattr(cache_module, "_SETTLED_NS", 0)
+    monkeypatch.setattr(cache_module, "KEPT_RECORDS", 5)
+    now = time.time()
+    committed = []
+    for index in range(8):  # eight projects' layers, kept one after the other, an hour apart
+        path = tmp_path / f"project-{index}" / "dist" / "layer.zip"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+        assert cache_module.holds(path, entry)
+        record = cache_module._kept_record(path)
+        os.utime(record, (now - 3600 * (8 - index), now - 3600 * (8 - index)))
+        committed.append(path)
+    folder = tmp_path / "hatch-lambda-cache" / cache_module.KEPT_FOLDER
+    stale = folder / ".abandoned.1234.partial"
+    stale.write_text("left by a build that died")
+    os.utime(stale, (now - cache_module.STALE_SECONDS - 60,) * 2)
+    live = folder / ".in-flight.5678.partial"
+    live.write_text("another build is writing this")
+
+    newest = tmp_path / "project-new" / "dist" / "layer.zip"
+    newest.parent.mkdir(parents=True)
+    newest.write_bytes(data)
+    assert cache_module.holds(newest, entry)
+
+    records = {path.name for path in folder.iterdir() if not path.name.startswith(".")}
+    expected = [cache_module._kept_record(path).name for path in [*committed[-4:], newest]]
+    assert records == set(expected)
+    assert not stale.exists() and live.exists()
+
+    reads = counted_layer_reads(monkeypatch)
+    assert cache_module.holds(committed[-1], entry) and reads == []  # still remembered
+    assert cache_module.holds(committed[0], entry) and reads == [1]  # its record went: read again
+    assert cache_module.holds(committed[0], entry) and reads == [1]  # and remembered again
+    assert len([path for path in folder.iterdir() if not path.name.startswith(".")]) == 5
 
 
 @pytest.mark.parametrize("record", [b"\xff\xfe not text", None])
