@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 
 import pytest
 
+from hatch_lambda.files import file_facts
 from hatch_lambda.files.file_facts import FOLDER, remembered
 from hatch_lambda.layer import uv
 
@@ -130,3 +132,27 @@ def test_an_unwritable_cache_still_answers(tmp_path):
     first = remembered(blocked, "kind", binary, ask, names=frozenset({"uv"}))
     assert first == remembered(blocked, "kind", binary, ask, names=frozenset({"uv"})) == "answer"
     assert len(asked) == 2
+
+
+def test_facts_are_bounded_the_least_recently_written_going_first(cache, tmp_path, monkeypatch):
+    """Every Hatch environment brings a uv of its own, and each leaves a fact: past `KEPT_FACTS`,
+    writing one removes the oldest, and a uv whose fact went is asked again, once."""
+    monkeypatch.setattr(file_facts, "KEPT_FACTS", 3)
+    now = time.time()
+    environments = []
+    for index in range(5):  # five environments' uv, each asked for the first time, an hour apart
+        binary = tmp_path / f"env-{index}" / "bin" / "uv"
+        binary.parent.mkdir(parents=True)
+        os.link(REAL_UV, binary)  # a uv of its own path; the same bytes
+        before = set(facts(cache))
+        assert a_build(binary).startswith("uv ")
+        (written,) = set(facts(cache)) - before
+        os.utime(written, (now - 3600 * (5 - index),) * 2)
+        environments.append((binary, written))
+
+    assert set(facts(cache)) == {written for _, written in environments[-3:]}
+    for fact in facts(cache):
+        fact.write_text("uv 0.0.0-remembered")
+    assert a_build(environments[-1][0]) == "uv 0.0.0-remembered"  # still remembered
+    assert a_build(environments[0][0]).startswith("uv ")  # its fact went: asked again
+    assert len(facts(cache)) == 3

@@ -25,8 +25,13 @@ from contextlib import suppress
 from pathlib import Path
 
 from hatch_lambda.archive.atomic import write_text
+from hatch_lambda.files.bounded_folder import keep_newest
 
 FOLDER = "file-facts-v1"
+# One fact per binary and kind: every new Hatch environment brings a uv of its own, and every
+# upgrade a new binary. Past this many, the least recently written go (`files.bounded_folder`).
+KEPT_FACTS = 256
+_STALE_SECONDS = 6 * 60 * 60  # a temporary file this old belongs to no live build
 
 
 def remembered(
@@ -69,6 +74,7 @@ def remembered(
         with suppress(OSError):  # a cache that cannot be written only costs the next build a process
             record.parent.mkdir(parents=True, exist_ok=True)
             write_text(record, fact)
+            keep_newest(record.parent, KEPT_FACTS, stale_after=_STALE_SECONDS)
     return fact
 
 

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 from hatch_lambda.archive import libdeflate
 from hatch_lambda.archive.atomic import make_writable_directory, replacing, write_text
+from hatch_lambda.files.bounded_folder import keep_newest
 from hatch_lambda.files.cache_root import cache_directory
 from hatch_lambda.files.digest import (
     UnreadableSource,
@@ -344,8 +345,8 @@ def holds(path: Path, found: CachedLayer) -> bool:
 # Where `holds` remembers the committed layers it has read and found whole.
 KEPT_FOLDER = "kept-layers-v1"
 # One record per output path ever kept: CI jobs that build twice in a new directory each add one.
-# Past this many, the least recently written go, when a record is written (never by a build that
-# only reads one); a path whose record went is read once more at its next warm build.
+# Past this many, the least recently written go (`files.bounded_folder`); a path whose record went
+# is read once more at its next warm build.
 KEPT_RECORDS = 256
 # A file changed within the file system's timestamp granularity of the moment it was checked could
 # keep its identity: only a file whose last change is older than this is remembered.
@@ -376,28 +377,7 @@ def _remember_kept(record: Path, status: os.stat_result, sha256: str) -> None:
     with suppress(OSError):  # a cache that cannot be written costs the next build one read
         record.parent.mkdir(parents=True, exist_ok=True)
         write_text(record, _kept_text(status, sha256))
-        _bound_kept_records(record.parent)
-
-
-def _bound_kept_records(folder: Path) -> None:
-    """Remove all but the `KEPT_RECORDS` most recently written records in `folder` (and any temporary
-    file a build left there long ago); a record removed meanwhile by another build is passed over."""
-    records: list[tuple[float, str]] = []
-    cutoff = time.time() - STALE_SECONDS
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            try:
-                modified = entry.stat(follow_symlinks=False).st_mtime
-            except OSError:
-                continue
-            if entry.name.startswith("."):  # `write_text`'s temporary file, of a live build or a dead one
-                if modified < cutoff:
-                    _remove(Path(entry.path))
-                continue
-            records.append((modified, entry.path))
-    records.sort(reverse=True)
-    for _, path in records[KEPT_RECORDS:]:
-        _remove(Path(path))
+        keep_newest(record.parent, KEPT_RECORDS, stale_after=STALE_SECONDS)
 
 
 def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:
