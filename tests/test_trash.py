@@ -5,6 +5,8 @@ the cache holds at most the last build's tree, and a build after a bump still sh
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import zipfile
 from pathlib import Path
@@ -15,6 +17,8 @@ from hatch_lambda.build.transaction import transaction
 from hatch_lambda.files import trash
 from hatch_lambda.files.trash import TRASH_FOLDER, discard, emptied_meanwhile, set_aside
 from tests.helpers import output_of, run_hatchling, write_project
+
+NOBODY = 65534  # a user root runs the permission test as: its bits bind it
 
 
 def _tree(root: Path) -> Path:
@@ -198,3 +202,106 @@ def test_a_commit_over_a_large_artifact_sets_the_old_one_aside(tmp_path, layer_c
     assert (output / "app-1.0-lambda-layer.zip").read_bytes()[:1] == b"n"
     waiting = sorted(path.read_bytes()[:1] for path in (layer_cache / TRASH_FOLDER).iterdir())
     assert waiting == [b"o", b"r"]
+
+
+# A trash that is not this user's own directory, and entries that cannot be removed -----------------
+
+
+def _victim(root: Path) -> Path:
+    (root / "keep" / "deep").mkdir(parents=True)
+    (root / "keep" / "deep" / "work.txt").write_text("a user's work")
+    (root / "notes.txt").write_text("more work")
+    return root
+
+
+def _everything_in(root: Path) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
+
+
+def test_a_trash_that_is_a_symbolic_link_is_never_emptied_moved_into_or_linked_into(tmp_path):
+    """Pointing `trash-v1` elsewhere (a scratch disk, or another user's planting) must never turn
+    the next install into a removal of what it points to."""
+    victim = _victim(tmp_path / "scratch")
+    before = _everything_in(victim)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / TRASH_FOLDER).symlink_to(victim, target_is_directory=True)
+
+    with emptied_meanwhile(cache):
+        pass
+    tree = _tree(tmp_path / "dist" / "target")
+    discard(tree, cache)
+    set_aside(_large(tmp_path / "dist" / "app-lambda-layer.zip", b"o"), cache)
+
+    assert _everything_in(victim) == before
+    assert not tree.exists()  # removed at once, as with no trash to move it into
+
+
+def test_a_trash_every_user_can_write_is_not_used(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / TRASH_FOLDER).mkdir(parents=True)
+    planted = _victim(cache / TRASH_FOLDER / "planted")
+    os.chmod(cache / TRASH_FOLDER, 0o777)
+
+    with emptied_meanwhile(cache):
+        pass
+    discard(_tree(tmp_path / "dist" / "target"), cache)
+
+    assert _everything_in(planted) == ["keep", "keep/deep", "keep/deep/work.txt", "notes.txt"]
+    assert sorted(path.name for path in (cache / TRASH_FOLDER).iterdir()) == ["planted"]
+
+
+def test_an_entry_that_cannot_be_removed_is_left_and_the_rest_still_go(tmp_path, monkeypatch):
+    """A set-aside zip another process holds open (Windows), or another user's file: left for a
+    later build, without a traceback, and without pinning the entries after it."""
+    cache = tmp_path / "cache"
+    set_aside(_large(tmp_path / "dist" / "a.zip", b"a"), cache)
+    discard(_tree(tmp_path / "build-1"), cache)
+    discard(_tree(tmp_path / "build-2"), cache)
+    (stuck,) = [path for path in (cache / TRASH_FOLDER).iterdir() if path.is_file()]
+    real_unlink = Path.unlink
+
+    def refusing_unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == stuck:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refusing_unlink)
+    failures: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda arguments: failures.append(arguments.exc_value))
+
+    with emptied_meanwhile(cache):
+        pass
+
+    assert failures == []
+    assert list((cache / TRASH_FOLDER).iterdir()) == [stuck]
+
+
+def test_a_tree_with_a_read_only_directory_is_removed(tmp_path):
+    """What an install may leave (a package that ships read-only directories): removed whole, by a
+    user the permission bits bind (root ignores them, so as root the removal runs as nobody)."""
+    work = Path(tempfile.mkdtemp(prefix="hatch-lambda-trash-test-"))
+    try:
+        tree = _tree(work / "cache" / TRASH_FOLDER / "1-0")
+        os.chmod(tree / "pkg" / "sub", 0o555)
+        os.chmod(tree / "pkg", 0o555)
+        if os.getuid() == 0:
+            for path in (work, *work.rglob("*")):
+                os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports by its exit status alone
+            try:
+                if os.getuid() == 0:
+                    os.setgid(NOBODY)
+                    os.setuid(NOBODY)
+                with emptied_meanwhile(work / "cache"):
+                    pass
+                os._exit(0 if not list((work / "cache" / TRASH_FOLDER).iterdir()) else 1)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the tree (or part of it) is still in the trash"
+    finally:
+        for directory, _, _ in os.walk(work):
+            os.chmod(directory, 0o755)
+        shutil.rmtree(work)

@@ -20,6 +20,12 @@ a build gives each large artifact it is about to replace or remove a second name
 (`set_aside`, one hard link), and the next install frees it with the rest. At most
 `MOST_SET_ASIDE` files wait there: builds that install nothing (a code change) never empty the
 trash, and beyond that number a file is freed at once, as before.
+
+Only a trash that is a directory of this user's, which other users cannot write, is used: emptying
+one that is a symbolic link would remove whatever it points to, and one that others can write could
+be made to. Otherwise trees are removed at once and nothing is set aside or emptied. An entry that
+cannot be removed (in use, another user's, read-only) is left for a later build and never stops the
+others going; nothing a removal meets is an error.
 """
 
 from __future__ import annotations
@@ -30,24 +36,29 @@ import shutil
 import stat
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import NamedTuple
 
 TRASH_FOLDER = "trash-v1"
 SET_ASIDE_FROM = 1 << 20  # bytes: below a MiB, freeing a file took well under a millisecond
-MOST_SET_ASIDE = 8
+# A replaced layer zip waits for the next install; a build replaces one or two large artifacts.
+MOST_SET_ASIDE = 2
 
 
 def discard(tree: Path, cache_root: Path) -> None:
     """Remove `tree`: into the trash if it can be moved there with one rename, else at once."""
     if not tree.exists():
         return
-    trash = cache_root / TRASH_FOLDER
-    try:
-        trash.mkdir(parents=True, exist_ok=True)
-        tree.rename(trash / f"{os.getpid()}-{secrets.token_hex(8)}")
-    except OSError:
-        shutil.rmtree(tree, ignore_errors=True)
+    trash = _trash(cache_root, make=True)
+    if trash is not None:
+        try:
+            tree.rename(trash.path / f"{os.getpid()}-{secrets.token_hex(8)}")
+        except OSError:
+            pass  # another file system than the cache: removed here instead
+        else:
+            return
+    _remove_tree(tree)
 
 
 def set_aside(path: Path, cache_root: Path) -> None:
@@ -58,11 +69,10 @@ def set_aside(path: Path, cache_root: Path) -> None:
         facts = path.lstat()  # a symbolic link is replaced, never what it points to
         if not stat.S_ISREG(facts.st_mode) or facts.st_size < SET_ASIDE_FROM:
             return
-        trash = cache_root / TRASH_FOLDER
-        trash.mkdir(parents=True, exist_ok=True)
-        if sum(1 for entry in trash.iterdir() if entry.is_file()) >= MOST_SET_ASIDE:
+        trash = _trash(cache_root, make=True)
+        if trash is None or sum(1 for entry in trash.path.iterdir() if entry.is_file()) >= MOST_SET_ASIDE:
             return
-        os.link(path, trash / f"{os.getpid()}-{secrets.token_hex(8)}-{path.name}")
+        os.link(path, trash.path / f"{os.getpid()}-{secrets.token_hex(8)}-{path.name}")
     except OSError:
         return
 
@@ -71,15 +81,15 @@ def set_aside(path: Path, cache_root: Path) -> None:
 def emptied_meanwhile(cache_root: Path) -> Iterator[None]:
     """Empty the trash on a thread while the block runs (an install, which waits on another
     process); the block's end waits for the thread, so no removal outlives the step it hides in."""
-    trash = cache_root / TRASH_FOLDER
+    trash = _trash(cache_root, make=False)
     try:
-        entries = sorted(trash.iterdir())
+        names = sorted(os.listdir(trash.path)) if trash is not None else []
     except OSError:
-        entries = []
-    if not entries:
+        names = []
+    if trash is None or not names:
         yield
         return
-    emptying = threading.Thread(target=_remove, args=(entries,), name="hatch-lambda-trash", daemon=True)
+    emptying = threading.Thread(target=_empty, args=(trash, names), name="hatch-lambda-trash", daemon=True)
     emptying.start()
     try:
         yield
@@ -87,9 +97,50 @@ def emptied_meanwhile(cache_root: Path) -> Iterator[None]:
         emptying.join()
 
 
-def _remove(entries: list[Path]) -> None:
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+class _Trash(NamedTuple):
+    path: Path
+    facts: os.stat_result  # as checked: emptying stops if another directory takes its place
+
+
+def _trash(cache_root: Path, *, make: bool) -> _Trash | None:
+    """`cache_root`'s trash (made first when `make` and there is none), or None when it is not one
+    to move into or empty: a symbolic link, not a directory, another user's, or writable by all."""
+    path = cache_root / TRASH_FOLDER
+    try:
+        if make and not os.path.lexists(path):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)  # another build may make it too
+        facts = path.lstat()  # checked after making: whatever is there now is what is judged
+    except OSError:
+        return None
+    if not stat.S_ISDIR(facts.st_mode):
+        return None
+    # Windows reports neither an owner nor real permission bits (every directory reads as 0o777).
+    if hasattr(os, "getuid") and (facts.st_uid != os.getuid() or facts.st_mode & stat.S_IWOTH):
+        return None
+    return _Trash(path, facts)
+
+
+def _empty(trash: _Trash, names: list[str]) -> None:
+    for name in names:
+        try:
+            if not os.path.samestat(trash.path.lstat(), trash.facts):
+                return  # the folder was replaced meanwhile: nothing more is removed through it
+            entry = trash.path / name
+            if stat.S_ISDIR(entry.lstat().st_mode):
+                _remove_tree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue  # in use, another user's, or removed by another build: left for a later one
+
+
+def _remove_tree(tree: Path) -> None:
+    """Remove a directory tree, making its read-only directories writable if that is what stops it;
+    whatever still cannot be removed is left."""
+    shutil.rmtree(tree, ignore_errors=True)
+    if not os.path.lexists(tree):
+        return
+    for directory, _, _ in os.walk(tree):  # never into a symbolic link
+        with suppress(OSError):
+            os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) | stat.S_IRWXU)
+    shutil.rmtree(tree, ignore_errors=True)
