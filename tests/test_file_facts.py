@@ -136,23 +136,37 @@ def test_an_unwritable_cache_still_answers(tmp_path):
 
 def test_facts_are_bounded_the_least_recently_written_going_first(cache, tmp_path, monkeypatch):
     """Every Hatch environment brings a uv of its own, and each leaves a fact: past `KEPT_FACTS`,
-    writing one removes the oldest, and a uv whose fact went is asked again, once."""
+    writing one removes the oldest, and a binary whose fact went is asked again, once."""
     monkeypatch.setattr(file_facts, "KEPT_FACTS", 3)
+    native = shutil.which("true")
+    assert native is not None
+    asked: list[str] = []
+
+    def version_of(binary):
+        def ask() -> str:
+            asked.append(binary.parent.parent.name)
+            return f"version of {binary}"
+
+        return remembered(cache, "version", binary, ask, names=frozenset({"true"}))
+
     now = time.time()
-    environments = []
-    for index in range(5):  # five environments' uv, each asked for the first time, an hour apart
-        binary = tmp_path / f"env-{index}" / "bin" / "uv"
+    binaries = []
+    for index in range(5):  # five environments' binaries, each asked for the first time, an hour apart
+        binary = tmp_path / f"env-{index}" / "bin" / "true"
         binary.parent.mkdir(parents=True)
-        os.link(REAL_UV, binary)  # a uv of its own path; the same bytes
+        shutil.copy2(native, binary)  # a native executable of its own: its own inode and path
         before = set(facts(cache))
-        assert a_build(binary).startswith("uv ")
+        assert version_of(binary) == f"version of {binary}"
         (written,) = set(facts(cache)) - before
         os.utime(written, (now - 3600 * (5 - index),) * 2)
-        environments.append((binary, written))
+        binaries.append((binary, written))
+    assert asked == [f"env-{index}" for index in range(5)]
 
-    assert set(facts(cache)) == {written for _, written in environments[-3:]}
-    for fact in facts(cache):
-        fact.write_text("uv 0.0.0-remembered")
-    assert a_build(environments[-1][0]) == "uv 0.0.0-remembered"  # still remembered
-    assert a_build(environments[0][0]).startswith("uv ")  # its fact went: asked again
+    assert set(facts(cache)) == {written for _, written in binaries[-3:]}
+    assert version_of(binaries[-1][0]) == f"version of {binaries[-1][0]}"
+    assert asked[5:] == []  # still remembered: not asked
+    assert version_of(binaries[0][0]) == f"version of {binaries[0][0]}"
+    assert asked[5:] == ["env-0"]  # its fact went: asked again
+    assert version_of(binaries[0][0]) == f"version of {binaries[0][0]}"
+    assert asked[5:] == ["env-0"]  # and remembered again
     assert len(facts(cache)) == 3

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import stat
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -237,18 +240,26 @@ def test_a_trash_that_is_a_symbolic_link_is_never_emptied_moved_into_or_linked_i
     assert not tree.exists()  # removed at once, as with no trash to move it into
 
 
-def test_a_trash_every_user_can_write_is_not_used(tmp_path):
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_a_trash_others_can_write_is_closed_to_them_and_emptied_without_following_links(tmp_path, mode):
+    """What an earlier version made under a permissive umask: closed to other users before it is
+    used, and what they may have put there (links to a user's files) removed, never followed."""
+    victim = _victim(tmp_path / "home")
+    before = _everything_in(victim)
     cache = tmp_path / "cache"
-    (cache / TRASH_FOLDER).mkdir(parents=True)
-    planted = _victim(cache / TRASH_FOLDER / "planted")
-    os.chmod(cache / TRASH_FOLDER, 0o777)
+    planted = cache / TRASH_FOLDER / "planted"
+    planted.mkdir(parents=True)
+    (planted / "to-a-directory").symlink_to(victim / "keep", target_is_directory=True)
+    (planted / "to-a-file").symlink_to(victim / "notes.txt")
+    (cache / TRASH_FOLDER / "1-link").symlink_to(victim, target_is_directory=True)
+    os.chmod(cache / TRASH_FOLDER, mode)
 
     with emptied_meanwhile(cache):
         pass
-    discard(_tree(tmp_path / "dist" / "target"), cache)
 
-    assert _everything_in(planted) == ["keep", "keep/deep", "keep/deep/work.txt", "notes.txt"]
-    assert sorted(path.name for path in (cache / TRASH_FOLDER).iterdir()) == ["planted"]
+    assert stat.S_IMODE((cache / TRASH_FOLDER).stat().st_mode) == 0o700
+    assert list((cache / TRASH_FOLDER).iterdir()) == []
+    assert _everything_in(victim) == before
 
 
 def test_an_entry_that_cannot_be_removed_is_left_and_the_rest_still_go(tmp_path, monkeypatch):
@@ -299,9 +310,35 @@ def test_a_tree_with_a_read_only_directory_is_removed(tmp_path):
                 os._exit(0 if not list((work / "cache" / TRASH_FOLDER).iterdir()) else 1)
             except BaseException:
                 os._exit(2)
-        _, status = os.waitpid(child, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, "the tree (or part of it) is still in the trash"
+        deadline = time.monotonic() + 60
+        while (ended := os.waitpid(child, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                pytest.fail("emptying the trash did not end within a minute")
+            time.sleep(0.01)
+        outcome = os.waitstatus_to_exitcode(ended[1])
+        assert outcome != 2, "emptying the trash raised"
+        assert outcome == 0, "the tree (or part of it) is still in the trash"
     finally:
         for directory, _, _ in os.walk(work):
             os.chmod(directory, 0o755)
         shutil.rmtree(work)
+
+
+def test_discarding_a_symbolic_link_removes_the_link_and_leaves_what_it_points_to(tmp_path):
+    victim = _victim(tmp_path / "home")
+    os.chmod(victim / "keep", 0o700)
+    before = _everything_in(victim)
+    link = tmp_path / "dist" / "target"
+    link.parent.mkdir()
+    link.symlink_to(victim / "keep", target_is_directory=True)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / TRASH_FOLDER).write_text("not a directory: no trash to move it into")
+
+    discard(link, cache)
+
+    assert not os.path.lexists(link)
+    assert _everything_in(victim) == before
+    assert stat.S_IMODE((victim / "keep").stat().st_mode) == 0o700

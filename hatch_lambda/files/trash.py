@@ -21,11 +21,12 @@ a build gives each large artifact it is about to replace or remove a second name
 `MOST_SET_ASIDE` files wait there: builds that install nothing (a code change) never empty the
 trash, and beyond that number a file is freed at once, as before.
 
-Only a trash that is a directory of this user's, which other users cannot write, is used: emptying
-one that is a symbolic link would remove whatever it points to, and one that others can write could
-be made to. Otherwise trees are removed at once and nothing is set aside or emptied. An entry that
-cannot be removed (in use, another user's, read-only) is left for a later build and never stops the
-others going; nothing a removal meets is an error.
+Only a trash that is a directory of this user's is used, and never one that others can write
+(one an earlier version made under a umask that let them is closed to them first): emptying one
+that is a symbolic link would remove whatever it points to, and one that others can write could be
+made to. Otherwise trees are removed at once and nothing is set aside or emptied. An entry that
+cannot be removed (in use, another user's) is left for a later build and never stops the others
+going; nothing a removal meets is an error.
 """
 
 from __future__ import annotations
@@ -102,20 +103,32 @@ class _Trash(NamedTuple):
     facts: os.stat_result  # as checked: emptying stops if another directory takes its place
 
 
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
 def _trash(cache_root: Path, *, make: bool) -> _Trash | None:
     """`cache_root`'s trash (made first when `make` and there is none), or None when it is not one
-    to move into or empty: a symbolic link, not a directory, another user's, or writable by all."""
+    to move into or empty: a symbolic link, not a directory, or another user's. One of this user's
+    that others could write (an earlier version made it under the umask) is closed to them first."""
     path = cache_root / TRASH_FOLDER
     try:
         if make and not os.path.lexists(path):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)  # another build may make it too
         facts = path.lstat()  # checked after making: whatever is there now is what is judged
+        if not stat.S_ISDIR(facts.st_mode):
+            return None
+        # Windows reports neither an owner nor real permission bits (every directory reads as 0o777).
+        if hasattr(os, "getuid"):
+            if facts.st_uid != os.getuid():
+                return None
+            if facts.st_mode & _OTHERS_WRITE:
+                descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
+                try:
+                    os.fchmod(descriptor, 0o700)
+                    facts = os.fstat(descriptor)
+                finally:
+                    os.close(descriptor)
     except OSError:
-        return None
-    if not stat.S_ISDIR(facts.st_mode):
-        return None
-    # Windows reports neither an owner nor real permission bits (every directory reads as 0o777).
-    if hasattr(os, "getuid") and (facts.st_uid != os.getuid() or facts.st_mode & stat.S_IWOTH):
         return None
     return _Trash(path, facts)
 
@@ -136,11 +149,33 @@ def _empty(trash: _Trash, names: list[str]) -> None:
 
 def _remove_tree(tree: Path) -> None:
     """Remove a directory tree, making its read-only directories writable if that is what stops it;
-    whatever still cannot be removed is left."""
+    whatever still cannot be removed is left. A symbolic link is removed, never what it points to."""
+    with suppress(OSError):
+        if not stat.S_ISDIR(tree.lstat().st_mode):
+            tree.unlink()
+            return
     shutil.rmtree(tree, ignore_errors=True)
     if not os.path.lexists(tree):
         return
-    for directory, _, _ in os.walk(tree):  # never into a symbolic link
-        with suppress(OSError):
-            os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) | stat.S_IRWXU)
+    with suppress(OSError):
+        _open_up(tree)
     shutil.rmtree(tree, ignore_errors=True)
+
+
+def _open_up(tree: Path) -> None:
+    """Give this user read, write and search on every directory of `tree` (the top one checked to
+    be a directory), never through a symbolic link."""
+    os.chmod(tree, stat.S_IMODE(tree.lstat().st_mode) | stat.S_IRWXU)
+    if not hasattr(os, "fwalk"):  # Windows: a read-only attribute is all `chmod` changes there
+        for directory, _, _ in os.walk(tree):
+            with suppress(OSError):
+                os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) | stat.S_IRWXU)
+        return
+    # Top down, each directory's subdirectories opened up before the walk opens them; each judged
+    # by what its name is in the directory already open, so a link swapped in is never followed.
+    for _, names, _, descriptor in os.fwalk(tree):
+        for name in names:
+            with suppress(OSError):
+                facts = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
+                if stat.S_ISDIR(facts.st_mode):
+                    os.chmod(name, stat.S_IMODE(facts.st_mode) | stat.S_IRWXU, dir_fd=descriptor)
