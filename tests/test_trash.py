@@ -289,11 +289,14 @@ def test_an_entry_that_cannot_be_removed_is_left_and_the_rest_still_go(tmp_path,
 
 
 def test_a_tree_with_a_read_only_directory_is_removed(tmp_path):
-    """What an install may leave (a package that ships read-only directories): removed whole, by a
-    user the permission bits bind (root ignores them, so as root the removal runs as nobody)."""
+    """What an install may leave (a package that ships read-only or unreadable directories): removed
+    whole, by a user the permission bits bind (root ignores them, so as root it runs as nobody)."""
     work = Path(tempfile.mkdtemp(prefix="hatch-lambda-trash-test-"))
     try:
         tree = _tree(work / "cache" / TRASH_FOLDER / "1-0")
+        (tree / "pkg" / "locked").mkdir()
+        (tree / "pkg" / "locked" / "secret.bin").write_bytes(b"\0")
+        os.chmod(tree / "pkg" / "locked", 0o000)  # not even readable: opened up by its name
         os.chmod(tree / "pkg" / "sub", 0o555)
         os.chmod(tree / "pkg", 0o555)
         if os.getuid() == 0:
@@ -342,3 +345,25 @@ def test_discarding_a_symbolic_link_removes_the_link_and_leaves_what_it_points_t
     assert not os.path.lexists(link)
     assert _everything_in(victim) == before
     assert stat.S_IMODE((victim / "keep").stat().st_mode) == 0o700
+
+
+def test_opening_up_a_tree_never_changes_what_a_link_points_to(tmp_path):
+    """The removal opens directories up only through descriptors opened without following links:
+    a tree swapped for a link meanwhile leaves the link's target as it was."""
+    target = tmp_path / "private"
+    target.mkdir()
+    os.chmod(target, 0o700)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("mine")
+    os.chmod(secret, 0o600)
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "to-private").symlink_to(target, target_is_directory=True)
+    swapped = tmp_path / "swapped"
+    swapped.symlink_to(secret)
+
+    trash._open_up(tree)
+    trash._open_up(swapped)
+
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600

@@ -49,7 +49,7 @@ MOST_SET_ASIDE = 2
 
 def discard(tree: Path, cache_root: Path) -> None:
     """Remove `tree`: into the trash if it can be moved there with one rename, else at once."""
-    if not tree.exists():
+    if not os.path.lexists(tree):
         return
     trash = _trash(cache_root, make=True)
     if trash is not None:
@@ -163,19 +163,33 @@ def _remove_tree(tree: Path) -> None:
 
 
 def _open_up(tree: Path) -> None:
-    """Give this user read, write and search on every directory of `tree` (the top one checked to
-    be a directory), never through a symbolic link."""
-    os.chmod(tree, stat.S_IMODE(tree.lstat().st_mode) | stat.S_IRWXU)
+    """Give this user read, write and search on every directory of `tree`, never through a
+    symbolic link: each directory is opened without following one and changed through that
+    descriptor. One this user cannot even open (no read permission) is changed by its name in the
+    directory already open, after a check that the name is a directory; only this user can write
+    the tree to swap it in between, and the trash is theirs alone."""
     if not hasattr(os, "fwalk"):  # Windows: a read-only attribute is all `chmod` changes there
         for directory, _, _ in os.walk(tree):
             with suppress(OSError):
                 os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) | stat.S_IRWXU)
         return
-    # Top down, each directory's subdirectories opened up before the walk opens them; each judged
-    # by what its name is in the directory already open, so a link swapped in is never followed.
+    _open_up_one(str(tree), None)
+    # Top down: a directory's subdirectories are opened up before the walk goes into them.
     for _, names, _, descriptor in os.fwalk(tree):
         for name in names:
-            with suppress(OSError):
-                facts = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
-                if stat.S_ISDIR(facts.st_mode):
-                    os.chmod(name, stat.S_IMODE(facts.st_mode) | stat.S_IRWXU, dir_fd=descriptor)
+            _open_up_one(name, descriptor)
+
+
+def _open_up_one(name: str, parent: int | None) -> None:
+    with suppress(OSError):
+        try:
+            descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
+        except PermissionError:
+            facts = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if stat.S_ISDIR(facts.st_mode):
+                os.chmod(name, stat.S_IMODE(facts.st_mode) | stat.S_IRWXU, dir_fd=parent)
+            return
+        try:
+            os.fchmod(descriptor, stat.S_IMODE(os.fstat(descriptor).st_mode) | stat.S_IRWXU)
+        finally:
+            os.close(descriptor)
