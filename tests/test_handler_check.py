@@ -7,7 +7,9 @@ wheelhouse (its layer holds `hlfix_pure`), then calls `check_handler` on the zip
 from __future__ import annotations
 
 import json
+import os
 import platform
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -259,8 +261,9 @@ def test_the_task_directory_is_read_only_like_lambda(tmp_path, offline_environme
         "from pathlib import Path\n\nPath(__file__).with_name('cache.json').write_text('{}')\n\n\n"
         "def handler(event, context):\n    pass\n"
     )
+    marker = f"checked-app-cache-{os.getpid()}"
     writes_tmp = (
-        "import os, tempfile\n\nCACHE = os.path.join(tempfile.gettempdir(), 'checked-app-cache')\n"
+        f"import os, tempfile\n\nCACHE = os.path.join(tempfile.gettempdir(), {marker!r})\n"
         "with open(CACHE, 'w') as stream:\n    stream.write('{}')\n\n\n"
         "def handler(event, context):\n    pass\n"
     )
@@ -275,6 +278,8 @@ def test_the_task_directory_is_read_only_like_lambda(tmp_path, offline_environme
         error.traceback_text
     )
     assert "only /tmp is writable" in str(error)
+    # The function's own /tmp, removed with it: nothing is left in this machine's.
+    assert not (Path(tempfile.gettempdir()) / marker).exists()
 
 
 def test_the_sdk_bundled_with_the_runtime_may_be_imported_without_shipping_it(

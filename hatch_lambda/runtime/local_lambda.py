@@ -76,7 +76,7 @@ EXAMPLE_ACCOUNT = "123456789012"
 INIT_ALLOWANCE_SECONDS = 120.0
 
 # Where the temporary layout's directories appear in messages: the paths Lambda would print.
-LAMBDA_PATHS = {"task": "/var/task", "opt": "/opt", "runtime": "/var/runtime"}
+LAMBDA_PATHS = {"task": "/var/task", "opt": "/opt", "runtime": "/var/runtime", "tmp": "/tmp"}
 
 # Failures of Lambda's init phase (importing the handler): the runtime reports them before any
 # request, so their payload's `requestId` is empty (awslambdaric 4.2.2, `bootstrap.make_error`).
@@ -147,6 +147,13 @@ class LambdaLayout:
     @property
     def runtime_dir(self) -> Path:
         return self.root / "runtime"
+
+    @property
+    def tmp(self) -> Path:
+        """The function's own `/tmp`, empty when the layout is made and removed with it, as Lambda
+        gives each execution environment its own: `TMPDIR` points there, so what a handler writes
+        through `tempfile` never lands in this machine's temporary directory."""
+        return self.root / "tmp"
 
     @property
     def scratch(self) -> Path:
@@ -241,6 +248,7 @@ def _fill(layout: LambdaLayout, source_zip: Path | None, layer_zip: Path | None)
     shutil.copyfile(_BOOTSTRAP_SOURCE, layout.runtime_dir / "bootstrap.py")
     write_stand_in(layout.runtime_hooks)
     layout.scratch.mkdir()
+    layout.tmp.mkdir()
     for directory in own:
         set_write_bits(directory, writable=False)
 
@@ -578,6 +586,9 @@ def _lambda_environment(
         region=function.region,
         credentials=function.credentials,
     )
+    # Lambda sets no TMPDIR: its /tmp is the environment's own. Here `tempfile` is pointed at the
+    # layout's, unless the function's configuration names one.
+    environment["TMPDIR"] = str(layout.tmp)
     if function.snap_start:
         environment.update(INITIALIZATION_ENVIRONMENT)
     environment.update(function.environment)
