@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import zipfile
 from pathlib import Path
@@ -344,6 +345,28 @@ def test_trees_are_pruned_to_a_bounded_count_never_one_in_use(tmp_path):
     ]
     assert len(kept) == KEEP_TREES
     assert not in_use.exists()
+
+
+def test_a_link_put_among_the_trees_is_pruned_without_touching_what_it_points_to(tmp_path):
+    """A link named like a tree (put in the cache by hand, or by another user with access to it):
+    pruning removes the link; the directory it points to keeps its files and their modes."""
+    cache = tmp_path / "cache"
+    victim = tmp_path / "home" / "project"
+    victim.mkdir(parents=True)
+    (victim / "settings.toml").write_text("mine")
+    os.chmod(victim / "settings.toml", 0o400)
+    for number in range(KEEP_TREES):
+        layer = _small_layer(tmp_path / f"layer-{number}.zip", f"N = {number}\n")
+        with shared_layer_tree(cache, layer) as tree:
+            assert tree is not None
+    planted = cache / TREES_FOLDER / ("0" * 64)
+    planted.symlink_to(victim, target_is_directory=True)
+
+    prune(cache)
+
+    assert not os.path.lexists(planted)
+    assert (victim / "settings.toml").read_text() == "mine"
+    assert stat.S_IMODE((victim / "settings.toml").stat().st_mode) == 0o400
 
 
 def test_a_file_rewritten_in_place_with_its_size_kept_is_noticed(tmp_path):

@@ -93,6 +93,9 @@ def ships_bytecode(archive: Path | None) -> bool:
 def set_write_bits(top: Path, *, writable: bool) -> None:
     # Permission bits stop an ordinary user; root ignores them, which is why the bootstrap also
     # refuses writes itself. Directories are walked top-down so a restored one can be emptied.
+    # A link is never changed, nor what it points to: `os.walk` would list a linked top's target.
+    if os.path.islink(top):
+        return
     for directory, _subdirectories, files in os.walk(top):
         for path in (directory, *(os.path.join(directory, name) for name in files)):
             mode = stat.S_IMODE(os.lstat(path).st_mode)
@@ -101,8 +104,12 @@ def set_write_bits(top: Path, *, writable: bool) -> None:
 
 
 def remove_tree(top: Path) -> None:
-    """Remove a directory this module or `local_lambda` made read-only; whatever is left, is left."""
+    """Remove a directory this module or `local_lambda` made read-only; whatever is left, is left.
+    A link in its place (put in the cache by hand) is removed, never what it points to."""
     with suppress(OSError):
+        if os.path.islink(top):
+            top.unlink()
+            return
         set_write_bits(top, writable=True)
     shutil.rmtree(top, ignore_errors=True)
 
