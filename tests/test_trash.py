@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from hatch_lambda.build.transaction import transaction
-from hatch_lambda.files import trash
+from hatch_lambda.files import removal, trash
 from hatch_lambda.files.trash import TRASH_FOLDER, discard, emptied_meanwhile, set_aside
+from hatch_lambda.layer.extracted_layers import set_write_bits
 from tests.helpers import output_of, run_hatchling, write_project
 
 NOBODY = 65534  # a user root runs the permission test as: its bits bind it
@@ -288,9 +289,11 @@ def test_an_entry_that_cannot_be_removed_is_left_and_the_rest_still_go(tmp_path,
     assert list((cache / TRASH_FOLDER).iterdir()) == [stuck]
 
 
-def test_a_tree_with_a_read_only_directory_is_removed(tmp_path):
-    """What an install may leave (a package that ships read-only or unreadable directories): removed
-    whole, by a user the permission bits bind (root ignores them, so as root it runs as nobody)."""
+@pytest.mark.parametrize("way", ["emptying the trash", "removing a layout made read-only"])
+def test_a_tree_with_a_read_only_directory_is_removed(tmp_path, way):
+    """What an install may leave (a package that ships read-only or unreadable directories), and what
+    the handler check makes read-only on purpose (`set_write_bits`): removed whole, by a user the
+    permission bits bind (root ignores them, so as root it runs as nobody)."""
     work = Path(tempfile.mkdtemp(prefix="hatch-lambda-trash-test-"))
     try:
         tree = _tree(work / "cache" / TRASH_FOLDER / "1-0")
@@ -299,6 +302,8 @@ def test_a_tree_with_a_read_only_directory_is_removed(tmp_path):
         os.chmod(tree / "pkg" / "locked", 0o000)  # not even readable: opened up by its name
         os.chmod(tree / "pkg" / "sub", 0o555)
         os.chmod(tree / "pkg", 0o555)
+        if way != "emptying the trash":
+            set_write_bits(tree, writable=False)
         if os.getuid() == 0:
             for path in (work, *work.rglob("*")):
                 os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
@@ -308,8 +313,11 @@ def test_a_tree_with_a_read_only_directory_is_removed(tmp_path):
                 if os.getuid() == 0:
                     os.setgid(NOBODY)
                     os.setuid(NOBODY)
-                with emptied_meanwhile(work / "cache"):
-                    pass
+                if way == "emptying the trash":
+                    with emptied_meanwhile(work / "cache"):
+                        pass
+                else:
+                    removal.remove_tree(tree, read_only=True)
                 os._exit(0 if not list((work / "cache" / TRASH_FOLDER).iterdir()) else 1)
             except BaseException:
                 os._exit(2)
@@ -318,11 +326,11 @@ def test_a_tree_with_a_read_only_directory_is_removed(tmp_path):
             if time.monotonic() > deadline:
                 os.kill(child, signal.SIGKILL)
                 os.waitpid(child, 0)
-                pytest.fail("emptying the trash did not end within a minute")
+                pytest.fail("the removal did not end within a minute")
             time.sleep(0.01)
         outcome = os.waitstatus_to_exitcode(ended[1])
-        assert outcome != 2, "emptying the trash raised"
-        assert outcome == 0, "the tree (or part of it) is still in the trash"
+        assert outcome != 2, "the removal raised"
+        assert outcome == 0, "the tree (or part of it) is still there"
     finally:
         for directory, _, _ in os.walk(work):
             os.chmod(directory, 0o755)
@@ -362,8 +370,8 @@ def test_opening_up_a_tree_never_changes_what_a_link_points_to(tmp_path):
     swapped = tmp_path / "swapped"
     swapped.symlink_to(secret)
 
-    trash._open_up(tree)
-    trash._open_up(swapped)
+    removal._open_up(tree)
+    removal._open_up(swapped)
 
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600

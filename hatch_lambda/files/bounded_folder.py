@@ -15,14 +15,17 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+# A temporary file this old belongs to no live build (a build takes minutes).
+STALE_SECONDS = 6 * 60 * 60
 
-def keep_newest(folder: Path, keep: int, *, stale_after: float) -> None:
+
+def keep_newest(folder: Path, keep: int) -> None:
     """Remove all but the `keep` most recently written records in `folder`, and the temporary files
-    (`archive.atomic` names them with a leading dot) left there more than `stale_after` seconds ago:
+    (`archive.atomic` names them with a leading dot) left there more than `STALE_SECONDS` ago:
     those of a live build are newer. A record another build removes meanwhile is passed over;
     failing to remove one is not an error."""
     records: list[tuple[float, str]] = []
-    cutoff = time.time() - stale_after
+    cutoff = time.time() - STALE_SECONDS
     with os.scandir(folder) as entries:
         for entry in entries:
             try:

@@ -31,7 +31,6 @@ FOLDER = "file-facts-v1"
 # One fact per binary and kind: every new Hatch environment brings a uv of its own, and every
 # upgrade a new binary. Past this many, the least recently written go (`files.bounded_folder`).
 KEPT_FACTS = 256
-_STALE_SECONDS = 6 * 60 * 60  # a temporary file this old belongs to no live build
 
 
 def remembered(
@@ -74,7 +73,7 @@ def remembered(
         with suppress(OSError):  # a cache that cannot be written only costs the next build a process
             record.parent.mkdir(parents=True, exist_ok=True)
             write_text(record, fact)
-            keep_newest(record.parent, KEPT_FACTS, stale_after=_STALE_SECONDS)
+            keep_newest(record.parent, KEPT_FACTS)
     return fact
 
 

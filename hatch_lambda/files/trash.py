@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import stat
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
+
+from hatch_lambda.files.removal import remove_tree
 
 TRASH_FOLDER = "trash-v1"
 SET_ASIDE_FROM = 1 << 20  # bytes: below a MiB, freeing a file took well under a millisecond
@@ -59,7 +60,7 @@ def discard(tree: Path, cache_root: Path) -> None:
             pass  # another file system than the cache: removed here instead
         else:
             return
-    _remove_tree(tree)
+    remove_tree(tree)
 
 
 def set_aside(path: Path, cache_root: Path) -> None:
@@ -140,56 +141,8 @@ def _empty(trash: _Trash, names: list[str]) -> None:
                 return  # the folder was replaced meanwhile: nothing more is removed through it
             entry = trash.path / name
             if stat.S_ISDIR(entry.lstat().st_mode):
-                _remove_tree(entry)
+                remove_tree(entry)
             else:
                 entry.unlink()
         except OSError:
             continue  # in use, another user's, or removed by another build: left for a later one
-
-
-def _remove_tree(tree: Path) -> None:
-    """Remove a directory tree, making its read-only directories writable if that is what stops it;
-    whatever still cannot be removed is left. A symbolic link is removed, never what it points to."""
-    with suppress(OSError):
-        if not stat.S_ISDIR(tree.lstat().st_mode):
-            tree.unlink()
-            return
-    shutil.rmtree(tree, ignore_errors=True)
-    if not os.path.lexists(tree):
-        return
-    with suppress(OSError):
-        _open_up(tree)
-    shutil.rmtree(tree, ignore_errors=True)
-
-
-def _open_up(tree: Path) -> None:
-    """Give this user read, write and search on every directory of `tree`, never through a
-    symbolic link: each directory is opened without following one and changed through that
-    descriptor. One this user cannot even open (no read permission) is changed by its name in the
-    directory already open, after a check that the name is a directory; only this user can write
-    the tree to swap it in between, and the trash is theirs alone."""
-    if not hasattr(os, "fwalk"):  # Windows: a read-only attribute is all `chmod` changes there
-        for directory, _, _ in os.walk(tree):
-            with suppress(OSError):
-                os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) | stat.S_IRWXU)
-        return
-    _open_up_one(str(tree), None)
-    # Top down: a directory's subdirectories are opened up before the walk goes into them.
-    for _, names, _, descriptor in os.fwalk(tree):
-        for name in names:
-            _open_up_one(name, descriptor)
-
-
-def _open_up_one(name: str, parent: int | None) -> None:
-    with suppress(OSError):
-        try:
-            descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
-        except PermissionError:
-            facts = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            if stat.S_ISDIR(facts.st_mode):
-                os.chmod(name, stat.S_IMODE(facts.st_mode) | stat.S_IRWXU, dir_fd=parent)
-            return
-        try:
-            os.fchmod(descriptor, stat.S_IMODE(os.fstat(descriptor).st_mode) | stat.S_IRWXU)
-        finally:
-            os.close(descriptor)

@@ -377,7 +377,7 @@ def _remember_kept(record: Path, status: os.stat_result, sha256: str) -> None:
     with suppress(OSError):  # a cache that cannot be written costs the next build one read
         record.parent.mkdir(parents=True, exist_ok=True)
         write_text(record, _kept_text(status, sha256))
-        keep_newest(record.parent, KEPT_RECORDS, stale_after=STALE_SECONDS)
+        keep_newest(record.parent, KEPT_RECORDS)
 
 
 def _copy_exactly(source: Path, destination: Path, sha256: str) -> None:

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from hatch_lambda.errors import LambdaBuildError
 from hatch_lambda.files.digest import file_sha256
+from hatch_lambda.files.removal import remove_tree
 
 TREES_FOLDER = "layer-trees-v1"
 PYCACHE_FOLDER = "handler-pycache-v1"
@@ -101,17 +102,6 @@ def set_write_bits(top: Path, *, writable: bool) -> None:
             mode = stat.S_IMODE(os.lstat(path).st_mode)
             if not os.path.islink(path):
                 os.chmod(path, mode | stat.S_IWUSR if writable else mode & ~0o222)
-
-
-def remove_tree(top: Path) -> None:
-    """Remove a directory this module or `local_lambda` made read-only; whatever is left, is left.
-    A link in its place (put in the cache by hand) is removed, never what it points to."""
-    with suppress(OSError):
-        if os.path.islink(top):
-            top.unlink()
-            return
-        set_write_bits(top, writable=True)
-    shutil.rmtree(top, ignore_errors=True)
 
 
 # The shared trees ------------------------------------------------------------------------------
@@ -206,7 +196,7 @@ def _make_tree(root: Path, sha256: str, layer_zip: Path) -> None:
         staging.rename(entry)  # the tree and its marker appear at once
     finally:
         if staging.exists():
-            remove_tree(staging)
+            remove_tree(staging, read_only=True)
     prune(root.parent)
 
 
@@ -268,7 +258,7 @@ def _discard(root: Path, sha256: str) -> None:
     retired = root / f".{sha256}-{time.time_ns()}.discard"
     with suppress(OSError):
         entry.rename(retired)
-        remove_tree(retired)
+        remove_tree(retired, read_only=True)
     for interpreter in _pycache_directories(root.parent):
         shutil.rmtree(_mirrored(interpreter, entry / "opt"), ignore_errors=True)
 
@@ -293,7 +283,7 @@ def prune(cache_root: Path, keep: int = KEEP_TREES) -> None:
     cutoff = time.time() - STALE_SECONDS
     for leftover in [*root.glob(".*.partial"), *root.glob(".*.discard")]:
         if _modified(leftover) < cutoff:
-            remove_tree(leftover)
+            remove_tree(leftover, read_only=True)
     for interpreter in _pycache_directories(cache_root):
         _remove_dangling_links(_mirrored(interpreter, Path(tempfile.gettempdir()).resolve()))
 

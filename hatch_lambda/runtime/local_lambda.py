@@ -38,11 +38,11 @@ from typing import Any
 
 from hatch_lambda.errors import HandlerCheckError, LambdaBuildError
 from hatch_lambda.files.cache_root import cache_directory
+from hatch_lambda.files.removal import remove_tree
 from hatch_lambda.layer.extracted_layers import (
     TRANSIENT_PREFIX,
     bytecode_prefix,
     extract_zip,
-    remove_tree,
     set_write_bits,
     shared_layer_tree,
     ships_bytecode,
@@ -226,7 +226,7 @@ def lambda_layout(
             _fill(layout, source_zip, None if shared else layer_zip)
             yield layout
     finally:
-        remove_tree(root)
+        remove_tree(root, read_only=True)
 
 
 def _fill(layout: LambdaLayout, source_zip: Path | None, layer_zip: Path | None) -> None:
